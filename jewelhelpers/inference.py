@@ -1,0 +1,101 @@
+"""Inference without fastai's pickle: the validation preprocessing of training, replayed in plain torch.
+
+The training DataLoaders (`data.make_dls`) show the model, at validation time: `Resize(presize)` in crop
+mode (the largest centred square, resized to presize x presize with PIL bilinear), then the batch crop
+(`RandomResizedCropGPU`, which on validation keeps the whole square) resampled to size x size (bilinear,
+`align_corners=True`), scaled to [0, 1] and normalised with the backbone's mean/std. `preprocess` does
+exactly that, so a model loaded with `runs.load_model` sees what it saw during validation.
+
+Taught in: 03_evaluation.ipynb.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .data import open_rgb
+from .errors import JewelError
+
+ImageInput = str | Path | bytes | Image.Image
+TTA_ZOOM = 1.15  # the TTA view "slightly larger crop": zoom in by 15% around the centre
+
+
+def center_square(img: Image.Image, presize: int) -> Image.Image:
+    """fastai's validation `Resize(presize)` (crop mode): the centred square, resized with PIL bilinear."""
+    w, h = img.size
+    side = int(min(w, h) / presize * presize)  # fastai's own arithmetic (float rounding included)
+    left, top = int(0.5 * (w - side)), int(0.5 * (h - side))
+    return img.crop((left, top, left + side, top + side)).resize((presize, presize), Image.BILINEAR)
+
+
+def preprocess(img: ImageInput, meta: dict) -> torch.Tensor:
+    """One image (path, bytes or PIL) -> a normalised 3 x size x size float tensor, as in validation.
+
+    `meta` is a run's meta.json (uses presize, size, mean, std). Raises JewelError for an unreadable file.
+    """
+    square = center_square(open_rgb(img), int(meta["presize"]))
+    x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    size = int(meta["size"])
+    if size != square.width:
+        x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=True)[0]
+    mean = torch.tensor(meta["mean"], dtype=torch.float32)[:, None, None]
+    std = torch.tensor(meta["std"], dtype=torch.float32)[:, None, None]
+    return (x - mean) / std
+
+
+def tta_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """The test-time views of a batch: the image itself, its mirror, and a 15% zoom on the centre."""
+    size = x.shape[-1]
+    big = F.interpolate(x, scale_factor=TTA_ZOOM, mode="bilinear", align_corners=True)
+    top = (big.shape[-1] - size) // 2
+    return [x, x.flip(-1), big[..., top:top + size, top:top + size]]
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
+    """Model outputs for a preprocessed batch; with `tta` the mean of the logits over `tta_views`."""
+    model.eval()
+    x = x.to(next(model.parameters()).device)
+    if not tta:
+        return model(x).float().cpu()
+    return torch.stack([model(v).float() for v in tta_views(x)]).mean(0).cpu()
+
+
+@dataclass
+class BatchLogits:
+    """Result of `batch_logits`: one logits row per readable input, and why the others were skipped."""
+
+    logits: torch.Tensor  # n_ok x n_classes
+    ok: list[int]  # index into the inputs of each logits row
+    errors: dict[int, str] = field(default_factory=dict)  # input index -> reason it could not be read
+
+
+def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict, batch_size: int = 32,
+                 tta: bool = False, progress: bool = True) -> BatchLogits:
+    """Logits for many images, `batch_size` at a time; unreadable files are skipped and reported, never fatal."""
+    from fastprogress.fastprogress import progress_bar
+    starts = range(0, len(items), batch_size)
+    rows, ok, errors = [], [], {}
+    for start in progress_bar(starts, leave=False) if progress and len(starts) > 1 else starts:
+        tensors = []
+        for i in range(start, min(start + batch_size, len(items))):
+            try:
+                tensors.append(preprocess(items[i], meta))
+                ok.append(i)
+            except JewelError as e:
+                errors[i] = str(e)
+        if tensors:
+            rows.append(logits_of(model, torch.stack(tensors), tta))
+    logits = torch.cat(rows) if rows else torch.empty(0, len(meta["classes"]))
+    return BatchLogits(logits, ok, errors)
+
+
+def probabilities(logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    """Softmax of `logits / temperature` (the run's calibrated temperature from meta.json, or 1)."""
+    return torch.softmax(logits.float() / (temperature or 1.0), dim=-1)
