@@ -1,9 +1,6 @@
 """jewelhelpers: the library behind the jewel-vision course (jewelry image classification by transfer learning).
 
-Notebooks may `from jewelhelpers import *`; scripts should import from the modules.
+Notebooks start with `from jewelhelpers.all import *` (as fastai's `from fastai.vision.all import *`);
+scripts import from the modules themselves. This file stays light so the `jewel` command starts quickly.
 """
-from .errors import JewelError
-from .profiles import Profile, get_profile, data_dir, external_dirs
-
-__all__ = ["JewelError", "Profile", "get_profile", "data_dir", "external_dirs"]
 __version__ = "0.1.0"
