@@ -22,7 +22,13 @@ from matplotlib.figure import Figure
 from .data import read_items, read_manifest
 from .errors import JewelError
 from .inference import TTA_ZOOM, batch_logits, probabilities
+from .interpret import new_figure, pick_right_wrong, plot_gallery, plot_grad_cam, top_losses
 from .runs import MANIFEST, METRICS, load_model, read_meta, update_meta, write_json
+
+__all__ = ["evaluate", "summary_line", "evaluation_items", "manifest_split", "match_classes", "run_logits",
+           "classification_metrics", "reliability", "ece", "nll", "fit_temperature", "valid_temperature",
+           "calibration", "most_confused", "prediction_table", "plot_confusion", "plot_f1", "plot_reliability",
+           "report_markdown", "default_out", "run_to_evaluate"]
 
 N_BINS = 15
 T_BOUNDS = (0.05, 20.0)
@@ -222,7 +228,7 @@ def plot_confusion(metrics: dict) -> Figure:
     cm = metrics["confusion_matrix"]
     counts = np.array(cm["counts"])
     shares = counts / counts.sum(1, keepdims=True)
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    fig = new_figure((11, 4.5))
     for ax, values, fmt, title in zip(fig.subplots(1, 2), (counts, shares), ("d", ".2f"),
                                       ("counts", "share of each true class")):
         sns.heatmap(values, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax,
@@ -232,14 +238,12 @@ def plot_confusion(metrics: dict) -> Figure:
 
 
 def plot_f1(metrics: dict) -> Figure:
-    """F1 per class as bars, each labelled with its support (how many images of that class were evaluated)."""
+    """F1 per class as bars, each class named with its support (how many of its images were evaluated)."""
     per_class = metrics["per_class"]
-    fig = Figure(figsize=(6, 0.5 * len(per_class) + 1.2), layout="constrained")
+    fig = new_figure((6, 0.5 * len(per_class) + 1.2))
     ax = fig.subplots()
-    names = list(per_class)
-    ax.barh(names, [per_class[c]["f1"] for c in names], color="steelblue")
-    for i, c in enumerate(names):
-        ax.text(0.01, i, f"n={per_class[c]['support']}", va="center", color="white", fontsize=8)
+    ax.barh([f"{c} (n={v['support']})" for c, v in per_class.items()], [v["f1"] for v in per_class.values()],
+            color="steelblue")
     ax.axvline(metrics["macro_f1"], color="firebrick", ls="--", label=f"macro F1 {metrics['macro_f1']:.2f}")
     ax.set(xlim=(0, 1), xlabel="F1", title="F1 per class")
     ax.invert_yaxis()
@@ -249,7 +253,7 @@ def plot_f1(metrics: dict) -> Figure:
 
 def plot_reliability(metrics: dict) -> Figure:
     """Reliability diagram: accuracy against confidence per bin, before and after temperature scaling."""
-    fig = Figure(figsize=(5, 5), layout="constrained")
+    fig = new_figure((5, 5))
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfect calibration")
     labels = {"raw": f"raw (ECE {metrics['ece']:.3f})",
@@ -267,7 +271,6 @@ def plot_reliability(metrics: dict) -> Figure:
 
 def save_plots(metrics: dict, preds: pd.DataFrame, model: torch.nn.Module, meta: dict, out: Path) -> None:
     """Write every plot named in PLOTS into `out`."""
-    from .interpret import pick_right_wrong, plot_gallery, plot_grad_cam, top_losses
     makers = {
         "confusion_matrix.png": lambda: plot_confusion(metrics),
         "per_class_f1.png": lambda: plot_f1(metrics),
@@ -351,6 +354,22 @@ def default_out(run_dir: str | Path, data: str | Path) -> Path:
     """RUN_DIR/eval-<name of DATA> (the folder name, or the CSV's name without .csv)."""
     data = Path(data).expanduser().resolve()
     return Path(run_dir) / f"eval-{data.stem if data.is_file() else data.name}"
+
+
+def run_to_evaluate(data: str | Path, profile: str) -> Path:
+    """The run a notebook evaluates: `$JEWEL_RUN` if set, else runs/<profile>-<DATA name>, trained once on DATA."""
+    import os
+    from .course import project_root
+    if os.environ.get("JEWEL_RUN"):
+        run_dir = Path(os.environ["JEWEL_RUN"]).expanduser()
+        read_meta(run_dir)
+        return run_dir
+    data = Path(data).expanduser().resolve()
+    run_dir = project_root() / "runs" / f"{profile}-{data.stem}"
+    if not (run_dir / "model.pth").is_file() or read_meta(run_dir).get("data") != str(data):
+        from .train import train
+        train(data, run_dir, profile=profile, force=True)
+    return run_dir
 
 
 def evaluate(run_dir: str | Path, data: str | Path, out: str | Path | None = None, tta: bool = False,

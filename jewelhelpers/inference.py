@@ -22,6 +22,8 @@ from PIL import Image
 from .data import open_rgb
 from .errors import JewelError
 
+__all__ = ["preprocess", "center_square", "tta_views", "logits_of", "batch_logits", "BatchLogits", "probabilities"]
+
 ImageInput = str | Path | bytes | Image.Image
 TTA_ZOOM = 1.15  # the TTA view "slightly larger crop": zoom in by 15% around the centre
 

@@ -15,6 +15,16 @@ from matplotlib.figure import Figure
 
 from .inference import preprocess
 
+__all__ = ["new_figure", "grad_cam", "model_view", "top_losses", "pick_right_wrong", "plot_gallery", "plot_grad_cam"]
+
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A constrained-layout figure that pyplot does not keep: a notebook shows it once, as the cell's value."""
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(fig)
+    return fig
+
 
 def grad_cam(model: torch.nn.Sequential, x: torch.Tensor, target: int | Sequence[int] | None = None) -> torch.Tensor:
     """Grad-CAM heatmaps (N x H x W, each scaled to [0, 1]) for a preprocessed batch `x` (N x 3 x H x W).
@@ -78,7 +88,7 @@ def _caption(row) -> str:
 def plot_gallery(rows: pd.DataFrame, meta: dict, title: str = "", ncols: int = 3) -> Figure:
     """A grid of images as the model saw them, each captioned with truth, prediction and its probability."""
     nrows = max(1, -(-len(rows) // ncols))
-    fig = Figure(figsize=(3 * ncols, 3.3 * nrows), layout="constrained")
+    fig = new_figure((3 * ncols, 3.3 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes:
         ax.axis("off")
@@ -94,7 +104,7 @@ def plot_grad_cam(model: torch.nn.Sequential, meta: dict, rows: pd.DataFrame, ti
     classes = meta["classes"]
     x = torch.stack([preprocess(p, meta) for p in rows["path"]])
     cams = grad_cam(model, x, [classes.index(p) for p in rows["pred"]])
-    fig = Figure(figsize=(5, 2.6 * max(1, len(rows))), layout="constrained")
+    fig = new_figure((5, 2.6 * max(1, len(rows))))
     axes = fig.subplots(max(1, len(rows)), 2, squeeze=False)
     for (ax_img, ax_cam), (_, row), cam in zip(axes, rows.iterrows(), cams):
         img = model_view(row["path"], meta)
