@@ -124,6 +124,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 # ---- fastai DataLoaders -------------------------------------------------------------------------------
 
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)  # noise from fastai's import
+
 from fastai.vision.all import (  # noqa: E402  (fastai import is slow; keep the light helpers above it)
     CategoryBlock, ColReader, DataBlock, ImageBlock, Normalize, PILImage, Resize, aug_transforms,
 )

@@ -18,19 +18,34 @@ OTHER_SHOPS = SHARED / "other_shops"
 
 
 def make_image_folder(root: Path, per_class: int = 6, size: int = 48, seed: int = 0) -> Path:
-    """Small ImageFolder whose classes differ by a drawn shape (learnable, but not meaningful jewelry)."""
+    """Small ImageFolder whose classes differ by a drawn shape (learnable, but not meaningful jewelry).
+
+    Position, size and colours vary per image, so no two images are near-duplicates.
+    """
     rng = np.random.default_rng(seed)
     for ci, label in enumerate(CLASSES):
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             im = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(150, 256, 3)))
             d = ImageDraw.Draw(im)
+            for _ in range(3):  # background clutter
+                x, y = (int(v) for v in rng.integers(0, size, 2))
+                d.rectangle([x, y, x + 6, y + 6], fill=tuple(int(v) for v in rng.integers(100, 256, 3)))
+            x0, y0 = (int(v) for v in rng.integers(2, size // 3, 2))
+            x1, y1 = (int(v) for v in rng.integers(2 * size // 3, size - 2, 2))
             c = tuple(int(v) for v in rng.integers(0, 120, 3))
-            m = int(rng.integers(4, 10))
-            [d.ellipse, d.rectangle, d.line, d.polygon, d.arc][ci](
-                [(m, m), (size - m, size - m)] if ci in (0, 1, 4) else
-                [(m, m), (size - m, size - m), (m, size - m)] if ci == 3 else [(m, m), (size - m, size - m)],
-                **({"fill": c} if ci in (0, 1, 2, 3) else {"fill": c, "start": 0, "end": 270}))
+            box = [(x0, y0), (x1, y1)]
+            if ci == 0:
+                d.ellipse(box, outline=c, width=4)
+            elif ci == 1:
+                d.ellipse([(x0, y0), ((x0 + x1) // 2, (y0 + y1) // 2)], fill=c)
+                d.ellipse([((x0 + x1) // 2, (y0 + y1) // 2), (x1, y1)], fill=c)
+            elif ci == 2:
+                d.line([(x0, y0), ((x0 + x1) // 2, y1), (x1, y0)], fill=c, width=3)
+            elif ci == 3:
+                d.polygon([(x0, y1), ((x0 + x1) // 2, y0), (x1, y1)], fill=c)
+            else:
+                d.rectangle(box, fill=c)
             im.save(root / label / f"{label}_{i:02d}.jpg", quality=90)
     return root
 
