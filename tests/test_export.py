@@ -100,5 +100,6 @@ def test_benchmark_runs_on_tiny_settings(run, capsys):
     assert set(table.loc[untrained, "arch"]) == {"efficientnet_lite0"}  # resnet18 came with a run
     trained, untrained = table[~untrained], table[untrained]
     assert trained["accuracy"].between(0, 1).all() and untrained["accuracy"].isna().all()
+    assert (trained.loc[trained["engine"] == "onnx", "agrees_with_eager"] == 1.0).all()
     assert (table.loc[table["engine"] == "torch", "vs_eager"] == 1.0).all()
     assert "untrained" in out and "n/a" in out
