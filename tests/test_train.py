@@ -1,0 +1,136 @@
+"""`jewel train`: the RUN_DIR it writes, reloading both model formats in a fresh process, refusing to
+overwrite, --force, --no-pretrained, Ctrl-C, and the quick benchmark on a few real photos."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import JEWELRY_PHOTOS
+from jewelhelpers import runs, train as train_module
+from jewelhelpers.cli import main
+from jewelhelpers.train import summary_line
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_FILES = ("split.csv", "meta.json", "model.pth", "export.pkl", "history.csv", "metrics.json", "curves.png",
+             "lr_find_head.png", "lr_find_unfrozen.png")
+META_KEYS = ("classes", "arch", "pretrained", "weights_source", "arch_reason", "size", "presize", "mean", "std",
+             "profile", "seed", "versions", "timings", "temperature", "data", "manifest", "created", "lrs")
+
+
+def predictions(run_dir: str) -> dict:
+    """Test-split probabilities from export.pkl (fastai) and from model.pth (plain torch) on the same batches."""
+    from fastai.learner import load_learner
+    learn = load_learner(Path(run_dir) / runs.EXPORT, cpu=True)
+    test = pd.read_csv(Path(run_dir) / runs.MANIFEST).query("split == 'test'")
+    dl = learn.dls.test_dl(test)
+    from_export = learn.get_preds(dl=dl)[0]
+    model, _ = runs.load_model(run_dir)
+    with torch.no_grad():
+        from_weights = torch.cat([model(b[0].as_subclass(torch.Tensor)) for b in dl]).softmax(1)
+    return {"export": from_export.tolist(), "weights": from_weights.tolist(), "labels": test["label"].tolist(),
+            "vocab": list(learn.dls.vocab)}
+
+
+def test_smoke_run_writes_every_file(smoke_run):
+    assert all((smoke_run / name).is_file() for name in RUN_FILES)
+    assert not (smoke_run / "models").exists()
+    meta = runs.read_meta(smoke_run)
+    assert all(key in meta for key in META_KEYS) and meta["temperature"] is None and meta["complete"]
+    assert meta["arch"] == "resnet18" and meta["profile"] == "smoke" and meta["size"] == 64
+    assert meta["pretrained"] is False and "random" in meta["weights_source"]
+    lo, hi = meta["lrs"]["unfrozen"]
+    assert all(math.isfinite(v) and v > 0 for v in (meta["lrs"]["head"], lo, hi)) and lo < hi
+    manifest = pd.read_csv(smoke_run / "split.csv")
+    metrics = runs.read_json(smoke_run / "metrics.json")
+    assert metrics["n"] == (manifest["split"] == "test").sum() and metrics["classes"] == meta["classes"]
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+    history = pd.read_csv(smoke_run / "history.csv")
+    assert list(history["phase"]) == ["head", "unfrozen"]
+    assert meta["best"]["value"] == pytest.approx(history["valid_loss"].min())
+
+
+def test_both_formats_reload_in_a_fresh_process_with_the_same_predictions(smoke_run):
+    here = predictions(str(smoke_run))
+    code = f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_train; " \
+           f"print(json.dumps(test_train.predictions({str(smoke_run)!r})))"
+    env = os.environ | {"CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("export", "weights"):
+        assert torch.allclose(torch.tensor(here[key]), torch.tensor(there[key]), atol=1e-5)
+    assert torch.allclose(torch.tensor(there["export"]), torch.tensor(there["weights"]), atol=1e-4)
+    predicted = [there["vocab"][i] for i in torch.tensor(there["weights"]).argmax(1)]
+    accuracy = sum(p == y for p, y in zip(predicted, there["labels"])) / len(predicted)
+    assert accuracy == pytest.approx(runs.read_json(smoke_run / "metrics.json")["accuracy"])
+
+
+def test_the_kept_model_is_the_best_epoch(smoke_run):
+    from fastai.learner import load_learner
+    learn = load_learner(smoke_run / runs.EXPORT, cpu=True)
+    valid = pd.read_csv(smoke_run / runs.MANIFEST).query("split == 'valid'")
+    valid_loss = learn.validate(dl=learn.dls.test_dl(valid, with_labels=True))[0]
+    assert valid_loss == pytest.approx(runs.read_meta(smoke_run)["best"]["value"], rel=1e-4)
+
+
+def test_a_non_empty_run_dir_is_refused(smoke_run, image_folder, capsys):
+    before = sorted(p.name for p in smoke_run.iterdir())
+    assert main(["train", str(image_folder), "--out", str(smoke_run), "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--force" in err
+    assert sorted(p.name for p in smoke_run.iterdir()) == before
+
+
+def test_force_no_pretrained_and_ctrl_c_keep_the_best_so_far(smoke_run, image_folder, tmp_path, monkeypatch, capsys):
+    """--force replaces the earlier run; Ctrl-C after the head phase leaves its best epoch loadable."""
+    run = shutil.copytree(smoke_run, tmp_path / "run")
+    real_find_lr, calls = train_module.find_lr, []
+
+    def interrupt_second_lr_find(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_find_lr(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "find_lr", interrupt_second_lr_find)
+    args = ["train", str(image_folder), "--out", str(run), "--profile", "quick", "--arch", "resnet18", "--size", "32",
+            "--epochs-head", "1", "--epochs", "1", "--no-pretrained", "--force"]
+    assert main(args) == 130
+    out = capsys.readouterr().out
+    assert "!! weights: random initialisation" in out and "interrupted" in out
+    assert not (run / "export.pkl").exists() and not (run / "metrics.json").exists()
+    meta = runs.read_meta(run)
+    assert meta["profile"] == "quick" and meta["pretrained"] is False and "random" in meta["weights_source"]
+    assert meta["complete"] is False and meta["best"]["phase"] == "head" and meta["size"] == 32
+    model, _ = runs.load_model(run)
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 5)
+
+
+def test_summary_line_says_random_init_loudly():
+    summary = {"run_dir": "runs/x", "arch": "resnet50", "pretrained": False, "profile": "smoke", "accuracy": 0.5,
+               "macro_f1": 0.25, "n_test": 10, "seconds": 75.4}
+    line = summary_line(summary)
+    assert "RANDOM INIT" in line and "0.500" in line and "0.250" in line and "1m15s" in line
+    assert "RANDOM" not in summary_line(summary | {"pretrained": True})
+
+
+@pytest.mark.skipif(not JEWELRY_PHOTOS.is_dir(), reason="needs ../shared/datasets/jewelry_photos")
+def test_quick_benchmark_runs_on_a_few_photos(tmp_path):
+    args = ["--max-per-class", "4", "--size", "64", "--epochs-head", "1", "--epochs", "1", "--probe-size", "64",
+            "--out", str(tmp_path / "run")]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_quick.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert any(line.startswith("fine-tuned") and "accuracy" in line and "macro F1" in line for line in lines)
+    assert any(line.startswith("linear probe") and "accuracy" in line for line in lines)
+    assert (tmp_path / "run" / "metrics.json").is_file()
