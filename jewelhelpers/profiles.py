@@ -37,7 +37,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", synth_per_class=12, synth_size=64, max_per_class=12, size=64, presize=72,
                      bs=16, epochs_head=1, epochs=1, arch="resnet18", pretrained=False),
     "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=160, presize=192,
-                     bs=32, epochs_head=3, epochs=3, arch="auto", pretrained=True),
+                     bs=32, epochs_head=3, epochs=5, arch="auto", pretrained=True),
     "full": Profile("full", synth_per_class=300, synth_size=256, max_per_class=None, size=224, presize=256,
                     bs=64, epochs_head=4, epochs=10, arch="resnet50", pretrained=True),
 }
