@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*")
 
@@ -21,3 +22,11 @@ from .profiles import Profile, data_dir, external_dirs, get_profile
 from .runs import load_model, read_meta
 from .split import make_split, write_manifest
 from .synth import draw_item, make_synth
+from .train import *  # noqa: F401,F403  (the recipe: make_learner, fit_recipe, compare_strategies, train, ...)
+from .evaluate import *  # noqa: F401,F403
+from .inference import *  # noqa: F401,F403
+from .interpret import *  # noqa: F401,F403
+from .export import export_onnx
+from .predict import Predictor, coverage_curve, pick_threshold, plot_coverage, predict_files
+from .widget import UploadApp
+from .baseline import probe_beside

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", type=Path, help="a local ResNet ImageNet weights file (or JEWEL_WEIGHTS)")
     s.add_argument("--no-pretrained", action="store_true", help="random initialisation (said loudly)")
     s.add_argument("--force", action="store_true", help="replace an earlier run in --out")
+    s.add_argument("--external", type=Path, action="append",
+                   help="another shop's photos to score beside the probe (repeatable; default JEWEL_EXTERNAL_DATA)")
 
     s = sub.add_parser("evaluate", help="metrics, plots and report.md for a run on its test split or other photos")
     s.add_argument("run_dir", type=Path)
@@ -106,15 +108,15 @@ def _cmd_train(a) -> int:
     from .train import summary_line, train
     summary = train(a.data, a.out, arch=a.arch, profile=a.profile, size=a.size, epochs_head=a.epochs_head,
                     epochs=a.epochs, seed=a.seed, weights=a.weights,
-                    pretrained=False if a.no_pretrained else None, force=a.force)
+                    pretrained=False if a.no_pretrained else None, force=a.force, external=a.external)
     print(summary_line(summary))
     return 0
 
 
 def _cmd_evaluate(a) -> int:
-    from .evaluate import evaluate, summary_line
+    from .evaluate import evaluate, evaluation_line
     metrics = evaluate(a.run_dir, a.data, out=a.out, tta=a.tta)
-    print(summary_line(metrics))
+    print(evaluation_line(metrics))
     return 0
 
 

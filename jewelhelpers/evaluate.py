@@ -25,7 +25,7 @@ from .inference import TTA_ZOOM, batch_logits, probabilities
 from .interpret import new_figure, pick_right_wrong, plot_gallery, plot_grad_cam, top_losses
 from .runs import MANIFEST, METRICS, load_model, read_meta, update_meta, write_json
 
-__all__ = ["evaluate", "summary_line", "evaluation_items", "manifest_split", "match_classes", "run_logits",
+__all__ = ["evaluate", "evaluation_line", "evaluation_items", "manifest_split", "match_classes", "run_logits",
            "classification_metrics", "reliability", "ece", "nll", "fit_temperature", "valid_temperature",
            "calibration", "most_confused", "prediction_table", "plot_confusion", "plot_f1", "plot_reliability",
            "report_markdown", "default_out", "run_to_evaluate"]
@@ -412,7 +412,7 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path | None = Non
     return metrics
 
 
-def summary_line(metrics: dict) -> str:
+def evaluation_line(metrics: dict) -> str:
     """One line for the terminal: the headline numbers, what was evaluated, and where the report is."""
     parts = [f"accuracy {metrics['accuracy']:.3f}", f"macro F1 {metrics['macro_f1']:.3f}",
              f"top-2 {metrics['top2_accuracy']:.3f}", f"ECE {metrics['ece']:.3f}"

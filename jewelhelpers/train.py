@@ -28,11 +28,12 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from . import runs
+from .baseline import probe_beside
 from .backbones import Backbone, body_head_split, build_model, resolve_arch
-from .data import make_dls
+from .data import make_dls, read_items
 from .errors import JewelError
 from .interpret import new_figure
-from .profiles import Profile, get_profile
+from .profiles import Profile, external_dirs, get_profile
 
 __all__ = ["KeepBest", "RecipeResult", "compare_strategies", "discriminative_lrs", "find_lr", "fit_phase",
            "fit_recipe", "make_learner", "make_metrics", "param_group_table", "plot_history", "plot_strategies",
@@ -43,6 +44,7 @@ LO_DIVISOR = 100  # discriminative rates: the earliest layers get the top rate /
 MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
 GROUP_NAMES = ("early body", "late body", "head")
 STRATEGIES = ("head only", "whole network, one rate", "frozen then discriminative")
+BASELINE = "baseline.csv"  # the frozen-feature probe beside the fine-tuned model, per test set
 PLOTS = {"head": "lr_find_head.png", "body": "lr_find_unfrozen.png", "curves": "curves.png"}
 
 
@@ -301,17 +303,22 @@ def _loud(message: str) -> None:
 def train(data: str | Path, out: str | Path, arch: str | None = None, profile: str | None = None,
           size: int | None = None, epochs_head: int | None = None, epochs: int | None = None, seed: int = 0,
           weights: str | Path | None = None, pretrained: bool | None = None, force: bool = False,
-          monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None) -> dict:
+          monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
+          external: list[str | Path] | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
-    `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Refuses a non-empty
-    `out` unless `force`. On Ctrl-C the best checkpoint so far stays in `out` and KeyboardInterrupt is re-raised.
+    `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
+    model, a frozen-feature probe is scored on the test split and on every folder of `external` (default
+    `$JEWEL_EXTERNAL_DATA`): `baseline.csv`. Refuses a non-empty `out` unless `force`. On Ctrl-C the best checkpoint so far stays in `out` and KeyboardInterrupt is re-raised.
     """
     if monitor not in MONITORS:
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = _profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
                         max_per_class=max_per_class)
+    externals = [Path(e) for e in external] if external is not None else external_dirs()
+    for folder in externals:  # a wrong path is said now, not after training
+        read_items(folder)
     run_dir = runs.prepare_run_dir(out, force)
     manifest = _write_split(data, run_dir, prof, seed)
     classes = sorted(manifest["label"].unique())
@@ -339,7 +346,7 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         print(f"interrupted: {'the best checkpoint so far is' if saved else 'no epoch finished, nothing'} "
               f"saved in {run_dir}", flush=True)
         raise
-    return _finish(learn, manifest, result, meta, run_dir, started)
+    return _finish(learn, manifest, result, meta, run_dir, started, externals, weights)
 
 
 def _write_split(data: str | Path, run_dir: Path, prof: Profile, seed: int) -> pd.DataFrame:
@@ -353,18 +360,24 @@ def _write_split(data: str | Path, run_dir: Path, prof: Profile, seed: int) -> p
 
 
 def _finish(learn: Learner, manifest: pd.DataFrame, result: RecipeResult, meta: dict, run_dir: Path,
-            started: float) -> dict:
-    """Write history, curves, test metrics, weights, export.pkl and the final meta.json; return the summary."""
+            started: float, external: list[Path], weights: str | Path | None) -> dict:
+    """Write history, curves, test metrics, weights, export.pkl, the probe baseline and meta.json; return the summary."""
     result.history.to_csv(run_dir / runs.HISTORY, index=False)
     plot_history(result.history, run_dir / PLOTS["curves"])
     t = time.perf_counter()
     metrics = split_metrics(learn, manifest)
     result.timings["test"] = round(time.perf_counter() - t, 2)
-    runs.write_json(run_dir / runs.METRICS, metrics)
     if torch.cuda.is_available():
         learn.to_fp32()
     runs.save_weights(run_dir, learn.model)
     learn.export(runs.EXPORT)
+    t = time.perf_counter()
+    baseline = probe_beside(run_dir, runs.load_model(run_dir)[0], meta, external, weights)
+    result.timings["baseline"] = round(time.perf_counter() - t, 2)
+    baseline.to_csv(run_dir / BASELINE)
+    runs.write_json(run_dir / runs.METRICS, metrics | {"baseline": baseline.reset_index().to_dict("records")})
+    print("frozen-feature probe beside the fine-tuned model (accuracy):\n"
+          + baseline[["n", "probe_accuracy", "fine_tuned_accuracy"]].round(3).to_string(), flush=True)
     result.timings["total"] = round(time.perf_counter() - started, 2)
     runs.write_json(run_dir / runs.META, meta | {"lrs": result.lrs, "best": result.best, "timings": result.timings,
                                                  "complete": True})

@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 from jewelhelpers.errors import JewelError
 from jewelhelpers.evaluate import (PLOTS, classification_metrics, ece, evaluate, fit_temperature, most_confused,
-                                   nll, summary_line)
+                                   nll, evaluation_line)
 from jewelhelpers.inference import batch_logits, preprocess, probabilities
 from jewelhelpers.runs import MANIFEST, META, read_meta
 
@@ -174,7 +174,7 @@ def test_every_output_is_written(shop_eval, other_shop):
     assert len(pd.read_csv(out / "predictions.csv")) == stored["n"]
     assert 0 <= stored["accuracy"] <= 1 and 0 <= stored["ece"] <= 1
     assert _snapshot(other_shop) == before, "DATA must not be written"
-    assert "on 18 images" in summary_line(metrics)
+    assert "on 18 images" in evaluation_line(metrics)
 
 
 def test_temperature_is_fitted_on_valid_stored_then_reused(shop_eval, other_shop, tmp_path):
