@@ -152,7 +152,7 @@ def _cmd_demo(a) -> int:
                           size=profile.synth_size, seed=0)
         print(f"no JEWEL_DATA given: using the synthetic dataset in {data}")
     out = a.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
-    summary = train(data, out, arch="auto", profile=a.profile)
+    summary = train(data, out, arch=None, profile=a.profile)  # quick and full: --arch auto
     print(summary_line(summary))
     print(f"results: {Path(out).resolve()} (metrics.json, meta.json, model.pth, export.pkl, plots)")
     return 0

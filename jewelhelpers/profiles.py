@@ -26,7 +26,7 @@ class Profile:
     bs: int
     epochs_head: int  # epochs with the body frozen
     epochs: int  # epochs after unfreezing
-    arch: str  # default backbone ("auto" picks resnet50 if its weights can be had)
+    arch: str  # default backbone ("auto": resnet50 when its weights can be had, else efficientnet_lite0)
     pretrained: bool
 
     def to_dict(self) -> dict:
@@ -39,7 +39,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=160, presize=192,
                      bs=32, epochs_head=3, epochs=5, arch="auto", pretrained=True),
     "full": Profile("full", synth_per_class=300, synth_size=256, max_per_class=None, size=224, presize=256,
-                    bs=64, epochs_head=4, epochs=10, arch="resnet50", pretrained=True),
+                    bs=64, epochs_head=4, epochs=10, arch="auto", pretrained=True),
 }
 
 
