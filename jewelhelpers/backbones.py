@@ -178,13 +178,27 @@ def _body(arch: str, model: nn.Module) -> nn.Sequential:
     return nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
 
 
-def build_model(arch: str, n_out: int, pretrained: bool = True, weights: str | Path | None = None) -> Backbone:
-    """`Sequential(body, head)` for `n_out` classes, the body pretrained on ImageNet unless `pretrained=False`."""
+HEADS = ("fastai", "linear")
+
+
+def linear_head(n_features: int, n_out: int) -> nn.Sequential:
+    """Average pooling and one linear layer: the head a linear probe fits exactly (the LP-FT recipe's head)."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(n_features, n_out))
+
+
+def build_model(arch: str, n_out: int, pretrained: bool = True, weights: str | Path | None = None,
+                head: str = "fastai") -> Backbone:
+    """`Sequential(body, head)` for `n_out` classes, the body pretrained on ImageNet unless `pretrained=False`.
+
+    `head` is `fastai` (`create_head`: pooling, BN, dropout, two linear layers) or `linear` (`linear_head`).
+    """
     from fastai.vision.all import create_head, num_features_model
+    if head not in HEADS:
+        raise JewelError(f"unknown head {head!r}: choose one of {', '.join(HEADS)}")
     full, source = imagenet_model(arch, pretrained, weights)
     body = _body(arch, full)
     nf = num_features_model(body)
-    model = nn.Sequential(body, create_head(nf, n_out))
+    model = nn.Sequential(body, create_head(nf, n_out) if head == "fastai" else linear_head(nf, n_out))
     mean, std = norm_stats(arch)
     return Backbone(arch, model, mean, std, source, pretrained, nf)
 

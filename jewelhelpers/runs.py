@@ -73,7 +73,7 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise JewelError(f"{run_dir} has no {WEIGHTS}: the run did not finish; train it again")
-    model = build_model(meta["arch"], len(meta["classes"]), pretrained=False).model
+    model = build_model(meta["arch"], len(meta["classes"]), pretrained=False, head=meta.get("head", "fastai")).model
     model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     return model.to(device).eval(), meta
 
