@@ -13,8 +13,8 @@ import torch
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*")
 
 from .audit import FINDINGS, audit
-from .backbones import ARCHS, body_head_split, build_model, norm_stats, resolve_arch
-from .course import course_data, project_root, setup_notebook
+from .backbones import ARCHS, body_head_split, build_model, linear_head, norm_stats, resolve_arch
+from .course import course_data, other_shops, project_root, setup_notebook
 from .data import jewel_augs, list_images, make_dls, open_rgb, read_items, read_manifest
 from .errors import JewelError
 from .plots import plot_class_balance, show_montage
@@ -30,3 +30,4 @@ from .export import export_onnx
 from .predict import Predictor, coverage_curve, pick_threshold, plot_coverage, predict_files
 from .widget import UploadApp
 from .baseline import probe_beside
+from .lpft import *  # noqa: F401,F403  (LP-FT: cut_last_stage, fit_lpft, tune_last_stage, ...)

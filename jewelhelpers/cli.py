@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from .errors import JewelError
-from .profiles import PROFILE_NAMES
+from .profiles import PROFILE_NAMES, RECIPES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,14 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--test", type=float, default=0.15)
     s.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("train", help="fine-tune a pretrained backbone: head first, then discriminative rates")
+    s = sub.add_parser("train", help="fine-tune a pretrained backbone: head first (a probe), then the last stage")
     s.add_argument("data", type=Path)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--arch", default=None, help="auto|resnet50|resnet18|resnet34|efficientnet_lite0")
     s.add_argument("--profile", choices=PROFILE_NAMES, default=None)
     s.add_argument("--size", type=int)
-    s.add_argument("--epochs-head", type=int)
-    s.add_argument("--epochs", type=int)
+    s.add_argument("--recipe", choices=RECIPES, default=None,
+                   help="lpft (default): linear probe, then the last stage; classic: head, then the whole body")
+    s.add_argument("--lr", type=float, help="lpft fine-tuning rate (default: the profile's; else lr_find)")
+    s.add_argument("--soup", type=int, help="lpft: fine-tunings averaged into one model (default: the profile's)")
+    s.add_argument("--epochs-head", type=int, help="classic recipe: epochs with the body frozen")
+    s.add_argument("--epochs", type=int, help="epochs after unfreezing")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--weights", type=Path, help="a local ResNet ImageNet weights file (or JEWEL_WEIGHTS)")
     s.add_argument("--no-pretrained", action="store_true", help="random initialisation (said loudly)")
@@ -107,7 +111,7 @@ def _cmd_split(a) -> int:
 def _cmd_train(a) -> int:
     from .train import summary_line, train
     summary = train(a.data, a.out, arch=a.arch, profile=a.profile, size=a.size, epochs_head=a.epochs_head,
-                    epochs=a.epochs, seed=a.seed, weights=a.weights,
+                    epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external)
     print(summary_line(summary))
     return 0

@@ -40,5 +40,14 @@ def setup_notebook(seed: int = 0) -> tuple[Profile, Path]:
     profile = get_profile()
     data = course_data(profile)
     source = "real photos from JEWEL_DATA" if data_dir() else "the synthetic set (set JEWEL_DATA for real photos)"
-    print(f"profile: {profile.name} ({profile.size} px, {profile.epochs_head}+{profile.epochs} epochs); data: {data} — {source}")
+    print(f"profile: {profile.name} ({profile.size} px, recipe {profile.recipe}, {profile.epochs} fine-tuning epochs); "
+          f"data: {data} — {source}")
     return profile, data
+
+
+def other_shops(profile: Profile) -> list[Path]:
+    """Other shops' folders from `$JEWEL_EXTERNAL_DATA`; without them, a drawn stand-in "shop" (another seed)."""
+    from .profiles import external_dirs
+    from .synth import make_synth
+    return external_dirs() or [make_synth(project_root() / "data" / f"synth-othershop-{profile.name}", per_class=6,
+                                          size=profile.synth_size, seed=1, progress=False)]

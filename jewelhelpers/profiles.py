@@ -11,11 +11,12 @@ from pathlib import Path
 from .errors import JewelError
 
 PROFILE_NAMES = ("smoke", "quick", "full")
+RECIPES = ("lpft", "classic")
 
 
 @dataclass(frozen=True)
 class Profile:
-    """How big a run is: data, image size, epochs and backbone."""
+    """How big a run is: data, image size, recipe, epochs and backbone."""
 
     name: str
     synth_per_class: int  # images per class when the synthetic set is generated
@@ -24,10 +25,15 @@ class Profile:
     size: int  # training image size (square crop on the batch)
     presize: int  # item resize before the random crop (fastai presizing)
     bs: int
-    epochs_head: int  # epochs with the body frozen
-    epochs: int  # epochs after unfreezing
+    epochs_head: int  # classic recipe: epochs with the body frozen
+    epochs: int  # epochs after unfreezing (classic: the whole body; lpft: the last stage)
     arch: str  # default backbone ("auto": resnet50 when its weights can be had, else efficientnet_lite0)
     pretrained: bool
+    recipe: str = "lpft"  # lpft: probe, then the last stage (train.py, lpft.py); classic: fastbook's recipe
+    lr: float | None = None  # lpft fine-tuning rate (None: lr_find)
+    synth_mix: int = 0  # lpft: drawn images per class added to the training photos
+    soup: int = 1  # lpft: fine-tunings from the same probe whose weights are averaged
+    mirror: bool = False  # lpft: also train on the mirror image of every training photo
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,11 +41,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", synth_per_class=12, synth_size=64, max_per_class=12, size=64, presize=72,
-                     bs=16, epochs_head=1, epochs=1, arch="resnet18", pretrained=False),
-    "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=160, presize=192,
-                     bs=32, epochs_head=3, epochs=5, arch="auto", pretrained=True),
+                     bs=16, epochs_head=1, epochs=1, arch="resnet18", pretrained=False, synth_mix=2, soup=2),
+    "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=224, presize=256,
+                     bs=32, epochs_head=3, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3),
     "full": Profile("full", synth_per_class=300, synth_size=256, max_per_class=None, size=224, presize=256,
-                    bs=64, epochs_head=4, epochs=10, arch="auto", pretrained=True),
+                    bs=64, epochs_head=4, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3),
 }
 
 
@@ -48,7 +54,12 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     name = name or os.environ.get("JEWEL_PROFILE") or "quick"
     if name not in PROFILES:
         raise JewelError(f"unknown profile {name!r}: choose one of {', '.join(PROFILE_NAMES)} (JEWEL_PROFILE or --profile)")
-    return replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+    profile = replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+    if profile.recipe not in RECIPES:
+        raise JewelError(f"unknown recipe {profile.recipe!r}: choose one of {', '.join(RECIPES)}")
+    if profile.soup < 1 or profile.epochs < 1:
+        raise JewelError(f"soup and epochs must be at least 1 (got soup={profile.soup}, epochs={profile.epochs})")
+    return profile
 
 
 def data_dir() -> Path | None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from fastprogress.fastprogress import progress_bar
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -498,3 +499,16 @@ def make_synth(out: str | Path, per_class: int = 100, size: int = 128, seed: int
         (out / label).mkdir(exist_ok=True)
         draw_item(label, np.random.default_rng([seed, ci, i]), size).save(out / label / f"{label}_{i:04d}.png")
     return out
+
+
+def synth_items(out: str | Path, classes: Sequence[str], per_class: int, size: int, seed: int = 0) -> pd.DataFrame:
+    """Drawn images (path, label) of the `classes` the drawer knows, `per_class` each, written under `out`.
+
+    Empty when `per_class` is 0 or no class is shared. Used to mix drawn images into real training photos.
+    """
+    shared = [c for c in classes if c in CLASSES]
+    if per_class < 1 or not shared:
+        return pd.DataFrame(columns=["path", "label"])
+    from .data import read_items
+    items = read_items(make_synth(out, per_class=per_class, size=size, seed=seed, progress=False))
+    return items[items["label"].isin(shared)].reset_index(drop=True)

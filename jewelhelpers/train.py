@@ -35,15 +35,15 @@ from .errors import JewelError
 from .interpret import new_figure
 from .profiles import Profile, external_dirs, get_profile
 
-__all__ = ["KeepBest", "RecipeResult", "compare_strategies", "discriminative_lrs", "find_lr", "fit_phase",
-           "fit_recipe", "make_learner", "make_metrics", "param_group_table", "plot_history", "plot_strategies",
-           "profile_dls", "split_metrics", "summary_line", "train"]
+__all__ = ["KeepBest", "RecipeResult", "compare_strategies", "discriminative_lrs", "find_lr", "fit_lpft_recipe",
+           "fit_phase", "fit_recipe", "make_learner", "make_metrics", "model_meta", "param_group_table", "plot_history",
+           "plot_strategies", "profile_dls", "split_metrics", "summary_line", "train"]
 
 VALID, TEST = 0.15, 0.15  # split fractions of `jewel train` (the rest trains)
 LO_DIVISOR = 100  # discriminative rates: the earliest layers get the top rate / 100
 MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
 GROUP_NAMES = ("early body", "late body", "head")
-STRATEGIES = ("head only", "whole network, one rate", "frozen then discriminative")
+STRATEGIES = ("head only", "whole network, one rate", "frozen then discriminative", "LP-FT (the default)")
 BASELINE = "baseline.csv"  # the frozen-feature probe beside the fine-tuned model, per test set
 PLOTS = {"head": "lr_find_head.png", "body": "lr_find_unfrozen.png", "curves": "curves.png"}
 
@@ -55,9 +55,13 @@ def make_metrics() -> list:
     return [accuracy, F1Score(average="macro")]
 
 
-def make_learner(dls, backbone: Backbone, path: str | Path | None = None) -> Learner:
-    """A fastai Learner over `Sequential(body, head)`, split in three parameter groups, frozen (head only)."""
-    apply_init(backbone.model[1], nn.init.kaiming_normal_)
+def make_learner(dls, backbone: Backbone, path: str | Path | None = None, new_head: bool = True) -> Learner:
+    """A fastai Learner over `Sequential(body, head)`, split in three parameter groups, frozen (head only).
+
+    `new_head` initialises the head (Kaiming normal); pass False for a model that is trained already.
+    """
+    if new_head:
+        apply_init(backbone.model[1], nn.init.kaiming_normal_)
     learn = Learner(dls, backbone.model, loss_func=CrossEntropyLossFlat(), metrics=make_metrics(),
                     splitter=body_head_split, path=Path(path) if path else Path("."))
     if torch.cuda.is_available():
@@ -129,6 +133,20 @@ class KeepBest(TrackerCallback):
         super().__init__(monitor=monitor, reset_on_fit=False)
         self.on_best, self.state, self.where, self.phase = on_best, None, None, ""
 
+    def start_from(self, model: nn.Module, value: float, where: dict) -> None:
+        """Make `model`'s current weights the first candidate (e.g. a probe before fine-tuning), scored `value`."""
+        self.best, self.state = value, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.where = where | {"monitor": self.monitor, "value": float(value)}
+        if self.on_best:
+            self.on_best(self.where)
+
+    def offer(self, model: nn.Module, value: float, where: dict) -> bool:
+        """Take `model`'s weights as the new best if `value` beats the best so far (e.g. a weight average)."""
+        better = self.best is None or bool(self.comp(value, self.best))
+        if better:
+            self.start_from(model, value, where)
+        return better
+
     def after_epoch(self):
         super().after_epoch()
         if self.new_best:
@@ -145,11 +163,14 @@ class KeepBest(TrackerCallback):
 
 
 def fit_phase(learn: Learner, n_epochs: int, lr: float | slice, keep: KeepBest, phase: str,
-              patience: int = 3) -> pd.DataFrame:
-    """`fit_one_cycle` with early stopping and best-epoch keeping; the phase's per-epoch history."""
+              patience: int = 3, reset_opt: bool = False) -> pd.DataFrame:
+    """`fit_one_cycle` with early stopping and best-epoch keeping; the phase's per-epoch history.
+
+    `reset_opt` starts a fresh optimizer (no momentum carried over from an earlier fit).
+    """
     keep.phase = phase
     stop = EarlyStoppingCallback(monitor=keep.monitor, patience=patience)
-    learn.fit_one_cycle(n_epochs, lr, cbs=[keep, stop])
+    learn.fit_one_cycle(n_epochs, lr, cbs=[keep, stop], reset_opt=reset_opt)
     names = list(learn.recorder.metric_names[1:-1])
     history = pd.DataFrame([[float(v) for v in row] for row in learn.recorder.values], columns=names)
     return history.assign(phase=phase, epoch=range(len(history)))[["phase", "epoch", *names]]
@@ -238,36 +259,51 @@ def plot_history(history: pd.DataFrame, path: str | Path | None = None):
 # ---- comparing strategies (notebook 02) ---------------------------------------------------------------------
 
 def compare_strategies(manifest: pd.DataFrame, arch: str, profile: Profile, lr: float, seed: int = 0,
-                       weights: str | Path | None = None) -> pd.DataFrame:
-    """Train three fresh models on the same split for the same number of epochs and measure them on its test rows.
+                       weights: str | Path | None = None, external: list[str | Path] = ()) -> pd.DataFrame:
+    """Train four fresh models on the same split and score each on its test rows and on every `external` folder.
 
-    Head only (body frozen), the whole network at one rate `lr`, and the recipe (head at `lr`, then
-    discriminative rates). Returns one row per strategy with test accuracy, macro F1 and seconds.
+    Head only (body frozen), the whole network at one rate `lr`, fastbook's recipe (head at `lr`, then
+    discriminative rates), each for the profile's epochs_head + epochs on augmented images; and LP-FT (`lpft`, the
+    default of `jewel train`). Returns one row per strategy: accuracy and macro F1 on the test split, accuracy on
+    each external folder (a column per folder name), seconds.
     """
+    from .evaluate import classification_metrics, match_classes, run_logits
     n_total = profile.epochs_head + profile.epochs
+    sets = {"test split": manifest.loc[manifest["split"] == "test", ["path", "label"]]}
+    sets |= {Path(f).name: match_classes(read_items(f), sorted(manifest["label"].unique()))[0] for f in external}
     rows = []
     for strategy in STRATEGIES:
         start = time.perf_counter()
-        learn = _fresh_learner(manifest, arch, profile, seed, weights)
-        keep = KeepBest()
-        if strategy == STRATEGIES[0]:
-            fit_phase(learn, n_total, lr, keep, strategy)
-        elif strategy == STRATEGIES[1]:
-            learn.unfreeze()
-            fit_phase(learn, n_total, lr, keep, strategy)
+        set_seed(seed, reproducible=True)
+        backbone = build_model(arch, manifest["label"].nunique(), profile.pretrained, weights,
+                               head="linear" if strategy == STRATEGIES[3] else "fastai")
+        meta = model_meta(sorted(manifest["label"].unique()), backbone, profile)
+        if strategy == STRATEGIES[3]:
+            fit_lpft_recipe(backbone, manifest, meta, profile, KeepBest(), seed=seed, log=lambda _: None)
         else:
-            fit_recipe(learn, profile.epochs_head, profile.epochs, lr_head=lr, lr_body=lr, log=lambda _: None)
-        scores = split_metrics(learn, manifest)
-        rows.append({"strategy": strategy, "epochs": n_total, "accuracy": scores["accuracy"],
-                     "macro_f1": scores["macro_f1"], "seconds": round(time.perf_counter() - start, 1)})
+            learn = make_learner(profile_dls(manifest, backbone, profile, seed), backbone)
+            if strategy == STRATEGIES[0]:
+                fit_phase(learn, n_total, lr, KeepBest(), strategy)
+            elif strategy == STRATEGIES[1]:
+                learn.unfreeze()
+                fit_phase(learn, n_total, lr, KeepBest(), strategy)
+            else:
+                fit_recipe(learn, profile.epochs_head, profile.epochs, lr_head=lr, lr_body=lr, log=lambda _: None)
+        row = {"strategy": strategy}
+        for name, items in sets.items():
+            out = run_logits(backbone.model, meta, items, progress=False)
+            scores = classification_metrics(out.logits, out.y, meta["classes"])
+            row[name if name != "test split" else "accuracy"] = scores["accuracy"]
+            if name == "test split":
+                row["macro_f1"] = scores["macro_f1"]
+        rows.append(row | {"seconds": round(time.perf_counter() - start, 1)})
     return pd.DataFrame(rows).set_index("strategy")
 
 
-def _fresh_learner(manifest: pd.DataFrame, arch: str, profile: Profile, seed: int,
-                   weights: str | Path | None) -> Learner:
-    set_seed(seed, reproducible=True)
-    backbone = build_model(arch, manifest["label"].nunique(), profile.pretrained, weights)
-    return make_learner(profile_dls(manifest, backbone, profile, seed), backbone)
+def model_meta(classes: list[str], backbone: Backbone, profile: Profile) -> dict:
+    """What preprocessing and scoring need to know of a model (the subset of a run's meta.json)."""
+    return {"classes": classes, "size": profile.size, "presize": profile.presize, "mean": backbone.mean,
+            "std": backbone.std}
 
 
 def profile_dls(manifest: pd.DataFrame, backbone: Backbone, profile: Profile, seed: int = 0):
@@ -277,9 +313,10 @@ def profile_dls(manifest: pd.DataFrame, backbone: Backbone, profile: Profile, se
 
 
 def plot_strategies(table: pd.DataFrame, path: str | Path | None = None):
-    """Bar chart of test accuracy and macro F1 per strategy."""
-    fig = new_figure((7, 2.8))
-    ax = table[["accuracy", "macro_f1"]].plot.barh(ax=fig.subplots(), xlim=(0, 1), title="test split")
+    """Bar chart of accuracy per strategy: the test split (`accuracy`) and each other shop's folder."""
+    fig = new_figure((7, 1.2 + 0.9 * len(table)))
+    sets = table.drop(columns=["macro_f1", "seconds"]).rename(columns={"accuracy": "test split"})
+    ax = sets.plot.barh(ax=fig.subplots(), xlim=(0, 1), title="accuracy: in-domain test split and other shops")
     ax.invert_yaxis()
     if path:
         fig.savefig(path, dpi=90)
@@ -304,7 +341,8 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
           size: int | None = None, epochs_head: int | None = None, epochs: int | None = None, seed: int = 0,
           weights: str | Path | None = None, pretrained: bool | None = None, force: bool = False,
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
-          external: list[str | Path] | None = None) -> dict:
+          external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
+          soup: int | None = None, mirror: bool | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
@@ -315,7 +353,7 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = _profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
-                        max_per_class=max_per_class)
+                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, mirror=mirror)
     externals = [Path(e) for e in external] if external is not None else external_dirs()
     for folder in externals:  # a wrong path is said now, not after training
         read_items(folder)
@@ -325,28 +363,60 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
     arch_name, reason = resolve_arch(prof.arch, weights, prof.pretrained)
     print(f"arch: {reason}", flush=True)
     set_seed(seed, reproducible=True)
-    backbone = build_model(arch_name, len(classes), prof.pretrained, weights)
+    head = "linear" if prof.recipe == "lpft" else "fastai"
+    backbone = build_model(arch_name, len(classes), prof.pretrained, weights, head=head)
     (print if prof.pretrained else _loud)(f"weights: {backbone.source}")
-    learn = make_learner(profile_dls(manifest, backbone, prof, seed), backbone, path=run_dir)
-    meta = {"classes": classes, "arch": arch_name, "pretrained": prof.pretrained, "weights_source": backbone.source,
-            "arch_reason": reason, "size": prof.size, "presize": prof.presize, "mean": backbone.mean,
+    meta = {"classes": classes, "arch": arch_name, "recipe": prof.recipe, "head": head, "pretrained": prof.pretrained,
+            "weights_source": backbone.source, "arch_reason": reason, "size": prof.size, "presize": prof.presize, "mean": backbone.mean,
             "std": backbone.std, "profile": prof.name, "profile_settings": prof.to_dict(), "seed": seed,
             "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(Path(data).resolve()),
             "manifest": runs.MANIFEST, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "lrs": None, "monitor": monitor, "best": None, "complete": False}
 
     def save_best(where: dict) -> None:
-        runs.save_weights(run_dir, learn.model)
+        runs.save_weights(run_dir, backbone.model)
         runs.write_json(run_dir / runs.META, meta | {"best": where})
 
     try:
-        result = fit_recipe(learn, prof.epochs_head, prof.epochs, monitor, patience, plots=run_dir, on_best=save_best)
+        if prof.recipe == "lpft":
+            result = fit_lpft_recipe(backbone, manifest, meta, prof, KeepBest(monitor, save_best), run_dir, seed)
+            learn = make_learner(profile_dls(manifest, backbone, prof, seed), backbone, path=run_dir, new_head=False)
+        else:
+            learn = make_learner(profile_dls(manifest, backbone, prof, seed), backbone, path=run_dir)
+            result = fit_recipe(learn, prof.epochs_head, prof.epochs, monitor, patience, plots=run_dir,
+                                on_best=save_best)
     except KeyboardInterrupt:
         saved = (run_dir / runs.WEIGHTS).is_file()
         print(f"interrupted: {'the best checkpoint so far is' if saved else 'no epoch finished, nothing'} "
               f"saved in {run_dir}", flush=True)
         raise
     return _finish(learn, manifest, result, meta, run_dir, started, externals, weights)
+
+
+def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof: Profile, keep: KeepBest,
+                    plots: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> RecipeResult:
+    """LP-FT (`lpft.fit_lpft`) on the manifest's train rows plus `prof.synth_mix` drawn images per shared class.
+
+    The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images live in a
+    temporary folder, gone once their feature maps are computed.
+    """
+    from tempfile import TemporaryDirectory
+    from .lpft import PROBE_C, fit_lpft
+    from .synth import synth_items
+    timings: dict = {}
+    columns = ["path", "label"]
+    with TemporaryDirectory(prefix="jewel-drawn-") as tmp:
+        drawn = synth_items(tmp, meta["classes"], prof.synth_mix, prof.presize, seed=seed + 1)
+        if len(drawn):
+            log(f"drawn images mixed into training: {len(drawn)} ({prof.synth_mix} per class shared with the drawer)")
+        train_items = pd.concat([manifest.loc[manifest["split"] == "train", columns], drawn[columns]], ignore_index=True)
+        valid_items = manifest.loc[manifest["split"] == "valid", columns]
+        find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
+        _, lr, history = _timed(timings, "fit_lpft", fit_lpft, backbone, meta, train_items, valid_items, prof.epochs,
+                                prof.bs, prof.lr, find, keep, prof.soup, prof.mirror, plots or ".", True, log)
+    lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
+           "drawn_images": len(drawn), "soup": prof.soup, "mirror": prof.mirror}
+    return RecipeResult(lrs, history, keep.where, timings)
 
 
 def _write_split(data: str | Path, run_dir: Path, prof: Profile, seed: int) -> pd.DataFrame:

@@ -21,9 +21,10 @@ from jewelhelpers.train import summary_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FILES = ("split.csv", "meta.json", "model.pth", "export.pkl", "history.csv", "metrics.json", "curves.png",
-             "lr_find_head.png", "lr_find_unfrozen.png")
+             "lr_find_unfrozen.png", "baseline.csv")
 META_KEYS = ("classes", "arch", "pretrained", "weights_source", "arch_reason", "size", "presize", "mean", "std",
-             "profile", "seed", "versions", "timings", "temperature", "data", "manifest", "created", "lrs")
+             "profile", "seed", "versions", "timings", "temperature", "data", "manifest", "created", "lrs", "recipe",
+             "head")
 
 
 def predictions(run_dir: str) -> dict:
@@ -47,15 +48,15 @@ def test_smoke_run_writes_every_file(smoke_run):
     assert all(key in meta for key in META_KEYS) and meta["temperature"] is None and meta["complete"]
     assert meta["arch"] == "resnet18" and meta["profile"] == "smoke" and meta["size"] == 64
     assert meta["pretrained"] is False and "random" in meta["weights_source"]
-    lo, hi = meta["lrs"]["unfrozen"]
-    assert all(math.isfinite(v) and v > 0 for v in (meta["lrs"]["head"], lo, hi)) and lo < hi
+    assert math.isfinite(meta["lrs"]["fine_tune"]) and meta["lrs"]["fine_tune"] == meta["lrs"]["lr_find"] > 0
     manifest = pd.read_csv(smoke_run / "split.csv")
     metrics = runs.read_json(smoke_run / "metrics.json")
     assert metrics["n"] == (manifest["split"] == "test").sum() and metrics["classes"] == meta["classes"]
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
     history = pd.read_csv(smoke_run / "history.csv")
-    assert list(history["phase"]) == ["head", "unfrozen"]
-    assert meta["best"]["value"] == pytest.approx(history["valid_loss"].min())
+    assert list(history["phase"]) == ["head", "last stage 1", "last stage 2", "soup"]
+    candidates = history[history["phase"].isin(["head", "soup"])]  # what the soup recipe chooses between
+    assert meta["best"]["value"] == pytest.approx(candidates["valid_loss"].min())
 
 
 def test_both_formats_reload_in_a_fresh_process_with_the_same_predictions(smoke_run):
@@ -90,8 +91,21 @@ def test_a_non_empty_run_dir_is_refused(smoke_run, image_folder, capsys):
     assert sorted(p.name for p in smoke_run.iterdir()) == before
 
 
+def test_classic_recipe_runs_both_phases_with_discriminative_rates(image_folder, tmp_path):
+    run = tmp_path / "classic"
+    assert main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--recipe", "classic"]) == 0
+    meta = runs.read_meta(run)
+    assert meta["recipe"] == "classic" and meta["head"] == "fastai" and meta["complete"]
+    lo, hi = meta["lrs"]["unfrozen"]
+    assert all(math.isfinite(v) and v > 0 for v in (meta["lrs"]["head"], lo, hi)) and lo < hi
+    assert list(pd.read_csv(run / "history.csv")["phase"]) == ["head", "unfrozen"]
+    assert (run / "lr_find_head.png").is_file() and (run / "lr_find_unfrozen.png").is_file()
+    model, _ = runs.load_model(run)
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 5)
+
+
 def test_force_no_pretrained_and_ctrl_c_keep_the_best_so_far(smoke_run, image_folder, tmp_path, monkeypatch, capsys):
-    """--force replaces the earlier run; Ctrl-C after the head phase leaves its best epoch loadable."""
+    """--force replaces the earlier run; Ctrl-C after the classic recipe's head phase leaves its best epoch loadable."""
     run = shutil.copytree(smoke_run, tmp_path / "run")
     real_find_lr, calls = train_module.find_lr, []
 
@@ -103,7 +117,7 @@ def test_force_no_pretrained_and_ctrl_c_keep_the_best_so_far(smoke_run, image_fo
 
     monkeypatch.setattr(train_module, "find_lr", interrupt_second_lr_find)
     args = ["train", str(image_folder), "--out", str(run), "--profile", "quick", "--arch", "resnet18", "--size", "32",
-            "--epochs-head", "1", "--epochs", "1", "--no-pretrained", "--force"]
+            "--epochs-head", "1", "--epochs", "1", "--no-pretrained", "--force", "--recipe", "classic"]
     assert main(args) == 130
     out = capsys.readouterr().out
     assert "!! weights: random initialisation" in out and "interrupted" in out
@@ -133,4 +147,7 @@ def test_quick_benchmark_runs_on_a_few_photos(tmp_path):
     lines = done.stdout.strip().splitlines()
     assert any(line.startswith("fine-tuned") and "accuracy" in line and "macro F1" in line for line in lines)
     assert any(line.startswith("linear probe") and "accuracy" in line for line in lines)
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert "frozen probe vs the recipe" in done.stdout
+    shops = [name for name in ("myntra_fashion", "western_lifestyle") if (JEWELRY_PHOTOS.parent / "other_shops" / name).is_dir()]
+    side = pd.read_csv(tmp_path / "run" / "baseline.csv", index_col="set")
+    assert list(side.index) == ["test split", *shops] and all(any(line.startswith(n) for line in lines) for n in shops)

@@ -1,0 +1,205 @@
+"""LP-FT: fit a linear probe on frozen features, then fine-tune only the body's last stage, starting from it.
+
+Fine-tuning a whole pretrained body from a random head distorts the features other shops' photos need
+(Kumar et al. 2022, "Fine-tuning can distort pretrained features"); measured here, it cost 10-30 points on
+other shops while gaining one in-domain (benchmarks/RESULTS.md). LP-FT keeps what transfers:
+
+1. The body is cut before its last stage. The first part stays frozen, so its output for every image is
+   computed once and kept in memory: an epoch then costs the last stage only (seconds on a CPU).
+2. **LP**: a balanced, standardised logistic regression on the last stage's pooled features becomes the head
+   (a linear layer, the standardisation folded in). The head starts right, so no random gradients reach the body.
+3. **FT**: the last stage and the head train together with `fit_one_cycle`, BatchNorm frozen, class-balanced
+   loss, keeping the best epoch. Early layers get rate 0, the last stage and head the rate found.
+
+Taught in: 02_transfer_learning_resnet50.ipynb.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from .backbones import Backbone
+from .errors import JewelError
+from .evaluate import run_logits
+from .probe import LinearProbe, fit_probe
+
+__all__ = ["PROBE_C", "Mirrored", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "head_from_probe",
+           "stage_inputs", "tune_last_stage"]
+
+PROBE_C = 0.01  # inverse L2 strength of the probe (chosen on a shift-aware validation set, RESULTS.md)
+
+
+def cut_last_stage(body: nn.Sequential) -> int:
+    """Index where the body's last stage starts: its last `nn.Sequential` child (ResNet `layer4`, Lite0 `blocks[6]`).
+
+    Everything from there on (for Lite0 also `conv_head` and `bn2`) is trained; everything before stays frozen.
+    """
+    stages = [i for i, m in enumerate(body) if isinstance(m, nn.Sequential)]
+    if not stages:
+        raise JewelError("the body has no stage (nn.Sequential child) to fine-tune")
+    return stages[-1]
+
+
+def _batchnorms(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+class TailModel(nn.Module):
+    """The trained part: last stage(s) of the body, then the head. BatchNorm layers stay in eval mode and frozen,
+    so their ImageNet statistics are kept (they would otherwise drift to the training shop's photos)."""
+
+    def __init__(self, tail: nn.Module, head: nn.Module):
+        super().__init__()
+        self.tail, self.head = tail, head
+        for bn in _batchnorms(tail):
+            bn.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tail(x))
+
+    def train(self, mode: bool = True) -> TailModel:
+        super().train(mode)
+        for bn in _batchnorms(self.tail):
+            bn.eval()
+        return self
+
+    def pooled(self, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+        """The tail's pooled features (what the probe is fitted on), without gradients."""
+        self.eval()
+        with torch.no_grad():
+            return torch.cat([self.tail(x[i:i + batch_size]).mean(dim=(2, 3)) for i in range(0, len(x), batch_size)])
+
+
+class Mirrored(nn.Module):
+    """`module` applied to the left-right mirror of its input: the one augmentation cached maps can hold."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.flip(-1))
+
+
+def stage_inputs(prefix: nn.Module, meta: dict, items: pd.DataFrame, progress: bool = True,
+                 mirror: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen prefix outputs (feature maps) and class indices of `items`, preprocessed as in validation.
+
+    With `mirror`, the maps of the mirrored photos follow those of the photos (twice the rows). Unreadable files
+    are left out (their count is said). `meta` needs classes, size, presize, mean, std.
+    """
+    if mirror:
+        maps, y = stage_inputs(prefix, meta, items, progress)
+        return torch.cat([maps, stage_inputs(Mirrored(prefix), meta, items, progress)[0]]), torch.cat([y, y])
+    out = run_logits(prefix, meta, items, progress=progress)
+    if out.unreadable:
+        print(f"{len(out.unreadable)} unreadable image(s) left out, e.g. {out.unreadable[0]['path']}: "
+              f"{out.unreadable[0]['reason']}", flush=True)
+    return out.logits, torch.tensor(out.y, dtype=torch.long)
+
+
+def head_from_probe(linear: nn.Linear, probe: LinearProbe) -> None:
+    """Copy the probe into `linear`: logits = ((f - mean) / scale) @ coef.T + b = f @ (coef / scale).T + b'."""
+    w = probe.coef / probe.scale
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+        linear.bias.copy_(torch.as_tensor(probe.intercept - w @ probe.mean, dtype=torch.float32))
+
+
+def balanced_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Loss weight per class, n / (k * count): each class counts as much as the others (an absent class gets 0)."""
+    counts = torch.bincount(y, minlength=n_classes).float()
+    present = counts > 0
+    weights = torch.zeros(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
+def average_states(states: list[dict]) -> dict:
+    """The element-wise mean of state_dicts of one architecture (a uniform "model soup")."""
+    return {k: (sum(s[k].double() for s in states) / len(states)).to(states[0][k].dtype) for k in states[0]}
+
+
+def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_items: pd.DataFrame,
+             epochs: int, bs: int, lr: float | None = None, lr_find: Callable[[Learner], float] | None = None,
+             keep=None, soup: int = 1, mirror: bool = False, path: str | Path = ".", progress: bool = True,
+             log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
+    """Train `backbone.model` (its head must be `linear_head`) in place with LP-FT on images (path, label).
+
+    Computes the frozen part's feature maps of both sets once (with `mirror`, the training photos' mirror images
+    too), then `tune_last_stage`; returns what it returns.
+    """
+    body, head = backbone.model
+    if len(head) != 3 or not isinstance(head[2], nn.Linear):
+        raise JewelError("LP-FT needs a linear head: build_model(..., head='linear')")
+    prefix = body[:cut_last_stage(body)].eval().requires_grad_(False)
+    train_maps = stage_inputs(prefix, meta, train_items, progress, mirror)
+    valid_maps = stage_inputs(prefix, meta, valid_items, progress)
+    return tune_last_stage(backbone, meta["classes"], train_maps, valid_maps, epochs, bs, lr, lr_find, keep, soup,
+                           path, progress, log)
+
+
+def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[torch.Tensor, torch.Tensor],
+                    valid_maps: tuple[torch.Tensor, torch.Tensor], epochs: int, bs: int, lr: float | None = None,
+                    lr_find: Callable[[Learner], float] | None = None, keep=None, soup: int = 1,
+                    path: str | Path = ".", progress: bool = True,
+                    log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
+    """LP, then FT of the last stage and head of `backbone.model` (in place), on cached (feature maps, labels).
+
+    With `soup` > 1, that many fine-tunings start from the same probe (each sees the data in another order, keeps
+    its best epoch) and their weights are averaged: one model, steadier than any single run (Wortsman et al. 2022).
+    Returns the Learner over the maps, the rate used and the history, whose first row (phase `head`, epoch 0) is the
+    probe alone. `lr` None asks `lr_find(learn)` (e.g. `train.find_lr`). `keep` is a `KeepBest` callback; the probe
+    is its first candidate, so the fine-tuned model is kept only if it beats the probe on validation.
+    """
+    from .train import KeepBest, fit_phase, make_metrics  # train imports this module
+    body, head = backbone.model
+    model = TailModel(body[cut_last_stage(body):], head)
+    (x_train, y_train), (x_valid, y_valid) = train_maps, valid_maps
+    probe = fit_probe(model.pooled(x_train).numpy(), [classes[i] for i in y_train], classes, balanced=True, C=PROBE_C)
+    head_from_probe(head[-1], probe)
+    dls = DataLoaders.from_dsets(TensorDataset(x_train, y_train), TensorDataset(x_valid, y_valid), bs=bs)
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(weight=balanced_weights(y_train, len(classes))),
+                    metrics=make_metrics(), splitter=lambda m: [list(m.tail.parameters()), list(m.head.parameters())],
+                    path=Path(path))
+    if not progress:
+        learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == "ProgressCallback"))
+
+    def scores() -> dict:
+        return dict(zip(["valid_loss", "accuracy", "f1_score"], map(float, learn.validate())))
+
+    probe_row = scores()
+    log(f"linear probe (the head): valid accuracy {probe_row['accuracy']:.3f}, macro F1 {probe_row['f1_score']:.3f}")
+    keep = keep or KeepBest()
+    keep.start_from(model, probe_row[keep.monitor], {"phase": "head", "epoch": 0})
+    if lr is None:
+        if lr_find is None:
+            raise JewelError("LP-FT needs a rate: give lr or lr_find")
+        lr = lr_find(learn)
+    log(f"last stage + head: {epochs} epoch(s) at lr {lr:.2e}" + (f", {soup} runs averaged" if soup > 1 else "")
+        + "; earlier layers frozen, BatchNorm frozen")
+    first = pd.DataFrame([{"phase": "head", "epoch": 0, "train_loss": np.nan, **probe_row}])
+    if soup == 1:
+        parts = [fit_phase(learn, epochs, lr, keep, "last stage")]
+    else:
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        parts, states = [], []
+        for i in range(soup):
+            model.load_state_dict(start)
+            parts.append(fit_phase(learn, epochs, lr, KeepBest(keep.monitor), f"last stage {i + 1}", reset_opt=True))
+            states.append({k: v.clone() for k, v in model.state_dict().items()})
+        model.load_state_dict(average_states(states))
+        soup_row = scores()
+        parts.append(pd.DataFrame([{"phase": "soup", "epoch": epochs - 1, "train_loss": np.nan, **soup_row}]))
+        keep.offer(model, soup_row[keep.monitor], {"phase": "soup", "epoch": epochs})
+        model.load_state_dict(keep.state)
+    history = pd.concat(parts, ignore_index=True)
+    history["epoch"] += 1
+    return learn, lr, pd.concat([first, history], ignore_index=True)[history.columns]

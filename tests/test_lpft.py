@@ -1,0 +1,169 @@
+"""LP-FT: where the body is cut, the probe copied into the head, frozen BatchNorm and early layers, class weights,
+the drawn images mixed in, and the `lpft` recipe's run (including Ctrl-C before any fine-tuning epoch)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from jewelhelpers import runs, train as train_module
+from jewelhelpers.backbones import build_model
+from jewelhelpers.cli import main
+from jewelhelpers.data import read_items
+from jewelhelpers.errors import JewelError
+from jewelhelpers.lpft import (
+    TailModel, average_states, balanced_weights, cut_last_stage, fit_lpft, head_from_probe, stage_inputs)
+from jewelhelpers.probe import fit_probe
+from jewelhelpers.synth import synth_items
+from jewelhelpers.train import KeepBest
+
+
+@pytest.mark.parametrize("arch, first", [("resnet18", "BasicBlock"), ("efficientnet_lite0", "InvertedResidual")])
+def test_the_cut_keeps_only_the_last_stage_and_what_follows(arch, first):
+    body = build_model(arch, 5, pretrained=False).model[0]
+    cut = cut_last_stage(body)
+    assert type(body[cut][0]).__name__ == first
+    assert not any(isinstance(m, nn.Sequential) for m in body[cut + 1:])
+    assert sum(isinstance(m, nn.Sequential) for m in body[:cut]) >= 3  # the earlier stages stay frozen
+    with pytest.raises(JewelError, match="no stage"):
+        cut_last_stage(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+
+
+def test_the_head_reproduces_the_probe():
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, (60, 8)).astype(np.float32)
+    labels = [("a", "b", "c")[i % 3] for i in range(60)]
+    x[np.arange(60) % 3 == 1, 0] += 4  # something to learn
+    probe = fit_probe(x, labels, ["a", "b", "c"], C=1.0)
+    linear = nn.Linear(8, 3)
+    head_from_probe(linear, probe)
+    with torch.no_grad():
+        ours = linear(torch.from_numpy(x)).numpy()
+    assert np.allclose(ours, probe.logits(x), atol=1e-4)
+
+
+def test_balanced_weights_make_every_present_class_count_the_same():
+    y = torch.tensor([0, 0, 0, 1])
+    w = balanced_weights(y, 3)
+    assert torch.allclose(w, torch.tensor([4 / 6, 4 / 2, 0.0]))
+    assert torch.isclose((w[y]).sum(), torch.tensor(4.0))  # the total weight equals the number of samples
+
+
+def test_batchnorm_stays_frozen_while_the_tail_trains():
+    torch.manual_seed(0)
+    tail = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    model = TailModel(tail, head).train()
+    bn = tail[1]
+    assert not bn.training and not any(p.requires_grad for p in bn.parameters())
+    stats, conv = bn.running_mean.clone(), tail[0].weight.detach().clone()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    nn.functional.cross_entropy(model(torch.randn(8, 4, 6, 6) * 5 + 3), torch.tensor([0, 1] * 4)).backward()
+    opt.step()
+    assert torch.equal(bn.running_mean, stats) and not torch.equal(tail[0].weight, conv)
+
+
+def test_drawn_images_only_for_the_classes_the_drawer_knows(tmp_path):
+    items = synth_items(tmp_path / "a", ["ring", "watch", "shoe"], per_class=2, size=32)
+    assert sorted(items["label"]) == ["ring", "ring", "watch", "watch"]
+    assert all(str(p).startswith(str(tmp_path)) for p in items["path"])
+    assert synth_items(tmp_path / "b", ["shoe", "hat"], per_class=2, size=32).empty
+    assert synth_items(tmp_path / "c", ["ring"], per_class=0, size=32).empty
+
+
+def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(image_folder, tmp_path):
+    torch.manual_seed(0)
+    items = read_items(image_folder)
+    classes = sorted(items["label"].unique())
+    train_items, valid_items = items.iloc[::2], items.iloc[1::2]
+    backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
+    before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
+    keep = KeepBest()
+    learn, lr, history = fit_lpft(backbone, meta, train_items, valid_items, epochs=2, bs=8, lr=3e-3, keep=keep,
+                                  path=tmp_path, progress=False, log=lambda _: None)
+    assert lr == 3e-3 and list(history["phase"]) == ["head", "last stage", "last stage"]
+    assert keep.where["value"] == pytest.approx(history["valid_loss"].min())
+    after = backbone.model.state_dict()
+    early = [k for k in before if k.startswith("0.") and int(k.split(".")[1]) < cut_last_stage(backbone.model[0])]
+    assert early and all(torch.equal(before[k], after[k]) for k in early)
+    tail = [k for k in before if k.startswith("0.7.") and k.endswith("conv1.weight")]
+    moved = any(not torch.equal(before[k], after[k]) for k in tail)
+    assert moved == (keep.where["phase"] != "head")
+    assert not torch.equal(before["1.2.weight"], after["1.2.weight"])  # the probe became the head
+    with pytest.raises(JewelError, match="linear head"):
+        fit_lpft(build_model("resnet18", 5, pretrained=False), meta, train_items, valid_items, 1, 8, 1e-3)
+
+
+def test_a_soup_averages_runs_from_the_probe_and_is_kept_only_if_it_beats_it(image_folder, tmp_path):
+    torch.manual_seed(0)
+    items = read_items(image_folder)
+    classes = sorted(items["label"].unique())
+    backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
+    meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
+    keep = KeepBest()
+    _, _, history = fit_lpft(backbone, meta, items.iloc[::2], items.iloc[1::2], epochs=2, bs=8, lr=3e-3, keep=keep,
+                             soup=3, path=tmp_path, progress=False, log=lambda _: None)
+    assert list(history["phase"].drop_duplicates()) == ["head", "last stage 1", "last stage 2", "last stage 3", "soup"]
+    candidates = history[history["phase"].isin(["head", "soup"])].set_index("phase")["valid_loss"]
+    assert keep.where["phase"] == candidates.idxmin() and keep.best == pytest.approx(candidates.min())
+    state = backbone.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in _prefixed(keep.state).items())
+
+
+def _prefixed(tail_state: dict) -> dict:
+    """TailModel keys (tail.*, head.*) -> Sequential(body, head) keys (0.*, 1.*): a sliced body keeps its indices."""
+    return {("0." if k.startswith("tail.") else "1.") + k.split(".", 1)[1]: v for k, v in tail_state.items()}
+
+
+def test_average_states_is_the_elementwise_mean():
+    a = {"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(4)}
+    b = {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(4)}
+    mean = average_states([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0])) and mean["n"].dtype == torch.int64 and mean["n"] == 4
+
+
+def test_the_lpft_run_records_its_recipe(smoke_run):
+    meta = runs.read_meta(smoke_run)
+    assert meta["recipe"] == "lpft" and meta["head"] == "linear" and meta["lrs"]["soup"] == 2
+    assert meta["lrs"]["drawn_images"] == 10 and 0 < meta["lrs"]["fine_tune"] < 1
+    history = pd.read_csv(smoke_run / "history.csv")
+    assert list(history["phase"].drop_duplicates()) == ["head", "last stage 1", "last stage 2", "soup"]
+    assert meta["best"]["phase"] in ("head", "soup")
+
+
+def test_ctrl_c_during_fine_tuning_leaves_the_probe_on_disk(image_folder, tmp_path, monkeypatch, capsys):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "fit_phase", interrupt)
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--size", "32"]) == 130
+    assert "interrupted: the best checkpoint so far" in capsys.readouterr().out
+    meta = runs.read_meta(run)
+    assert meta["complete"] is False and meta["best"]["phase"] == "head" and meta["best"]["epoch"] == 0
+    model, _ = runs.load_model(run)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+
+
+def test_profiles_refuse_an_unknown_recipe_or_an_empty_soup():
+    from jewelhelpers.profiles import get_profile
+    with pytest.raises(JewelError, match="unknown recipe"):
+        get_profile("smoke", recipe="magic")
+    with pytest.raises(JewelError, match="soup"):
+        get_profile("smoke", soup=0)
+    assert get_profile("quick").recipe == "lpft" and get_profile("quick", recipe="classic").recipe == "classic"
+
+
+def test_mirrored_maps_follow_the_photos_maps(image_folder):
+    items = read_items(image_folder).iloc[:4]
+    same = nn.Conv2d(3, 3, 1, bias=False)
+    with torch.no_grad():
+        same.weight.copy_(torch.eye(3).view(3, 3, 1, 1))  # the prefix returns the preprocessed photo itself
+    meta = {"classes": sorted(read_items(image_folder)["label"].unique()), "size": 32, "presize": 40,
+            "mean": [0.5] * 3, "std": [0.5] * 3}
+    maps, y = stage_inputs(same, meta, items, progress=False, mirror=True)
+    assert maps.shape == (8, 3, 32, 32) and torch.equal(y[:4], y[4:])
+    assert torch.allclose(maps[4:], maps[:4].flip(-1)) and not torch.allclose(maps[4:], maps[:4])
