@@ -30,7 +30,7 @@ from .errors import JewelError
 from .evaluate import run_logits
 from .probe import LinearProbe, fit_probe
 
-__all__ = ["PROBE_C", "Mirrored", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "head_from_probe",
+__all__ = ["PROBE_C", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "head_from_probe",
            "stage_inputs", "tune_last_stage"]
 
 PROBE_C = 0.01  # inverse L2 strength of the probe (chosen on a shift-aware validation set, RESULTS.md)
@@ -77,27 +77,12 @@ class TailModel(nn.Module):
             return torch.cat([self.tail(x[i:i + batch_size]).mean(dim=(2, 3)) for i in range(0, len(x), batch_size)])
 
 
-class Mirrored(nn.Module):
-    """`module` applied to the left-right mirror of its input: the one augmentation cached maps can hold."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x.flip(-1))
-
-
-def stage_inputs(prefix: nn.Module, meta: dict, items: pd.DataFrame, progress: bool = True,
-                 mirror: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def stage_inputs(prefix: nn.Module, meta: dict, items: pd.DataFrame,
+                 progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen prefix outputs (feature maps) and class indices of `items`, preprocessed as in validation.
 
-    With `mirror`, the maps of the mirrored photos follow those of the photos (twice the rows). Unreadable files
-    are left out (their count is said). `meta` needs classes, size, presize, mean, std.
+    Unreadable files are left out (their count is said). `meta` needs classes, size, presize, mean, std.
     """
-    if mirror:
-        maps, y = stage_inputs(prefix, meta, items, progress)
-        return torch.cat([maps, stage_inputs(Mirrored(prefix), meta, items, progress)[0]]), torch.cat([y, y])
     out = run_logits(prefix, meta, items, progress=progress)
     if out.unreadable:
         print(f"{len(out.unreadable)} unreadable image(s) left out, e.g. {out.unreadable[0]['path']}: "
@@ -129,18 +114,17 @@ def average_states(states: list[dict]) -> dict:
 
 def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_items: pd.DataFrame,
              epochs: int, bs: int, lr: float | None = None, lr_find: Callable[[Learner], float] | None = None,
-             keep=None, soup: int = 1, mirror: bool = False, path: str | Path = ".", progress: bool = True,
+             keep=None, soup: int = 1, path: str | Path = ".", progress: bool = True,
              log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
     """Train `backbone.model` (its head must be `linear_head`) in place with LP-FT on images (path, label).
 
-    Computes the frozen part's feature maps of both sets once (with `mirror`, the training photos' mirror images
-    too), then `tune_last_stage`; returns what it returns.
+    Computes the frozen part's feature maps of both sets once, then `tune_last_stage`; returns what it returns.
     """
     body, head = backbone.model
     if len(head) != 3 or not isinstance(head[2], nn.Linear):
         raise JewelError("LP-FT needs a linear head: build_model(..., head='linear')")
     prefix = body[:cut_last_stage(body)].eval().requires_grad_(False)
-    train_maps = stage_inputs(prefix, meta, train_items, progress, mirror)
+    train_maps = stage_inputs(prefix, meta, train_items, progress)
     valid_maps = stage_inputs(prefix, meta, valid_items, progress)
     return tune_last_stage(backbone, meta["classes"], train_maps, valid_maps, epochs, bs, lr, lr_find, keep, soup,
                            path, progress, log)

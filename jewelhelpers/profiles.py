@@ -33,7 +33,6 @@ class Profile:
     lr: float | None = None  # lpft fine-tuning rate (None: lr_find)
     synth_mix: int = 0  # lpft: drawn images per class added to the training photos
     soup: int = 1  # lpft: fine-tunings from the same probe whose weights are averaged
-    mirror: bool = False  # lpft: also train on the mirror image of every training photo
 
     def to_dict(self) -> dict:
         return asdict(self)

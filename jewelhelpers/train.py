@@ -342,7 +342,7 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
           weights: str | Path | None = None, pretrained: bool | None = None, force: bool = False,
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
-          soup: int | None = None, mirror: bool | None = None) -> dict:
+          soup: int | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
@@ -353,7 +353,7 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = _profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
-                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, mirror=mirror)
+                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup)
     externals = [Path(e) for e in external] if external is not None else external_dirs()
     for folder in externals:  # a wrong path is said now, not after training
         read_items(folder)
@@ -413,9 +413,9 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
         valid_items = manifest.loc[manifest["split"] == "valid", columns]
         find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
         _, lr, history = _timed(timings, "fit_lpft", fit_lpft, backbone, meta, train_items, valid_items, prof.epochs,
-                                prof.bs, prof.lr, find, keep, prof.soup, prof.mirror, plots or ".", True, log)
+                                prof.bs, prof.lr, find, keep, prof.soup, plots or ".", True, log)
     lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
-           "drawn_images": len(drawn), "soup": prof.soup, "mirror": prof.mirror}
+           "drawn_images": len(drawn), "soup": prof.soup}
     return RecipeResult(lrs, history, keep.where, timings)
 
 

@@ -14,7 +14,7 @@ from jewelhelpers.cli import main
 from jewelhelpers.data import read_items
 from jewelhelpers.errors import JewelError
 from jewelhelpers.lpft import (
-    TailModel, average_states, balanced_weights, cut_last_stage, fit_lpft, head_from_probe, stage_inputs)
+    TailModel, average_states, balanced_weights, cut_last_stage, fit_lpft, head_from_probe)
 from jewelhelpers.probe import fit_probe
 from jewelhelpers.synth import synth_items
 from jewelhelpers.train import KeepBest
@@ -155,15 +155,3 @@ def test_profiles_refuse_an_unknown_recipe_or_an_empty_soup():
     with pytest.raises(JewelError, match="soup"):
         get_profile("smoke", soup=0)
     assert get_profile("quick").recipe == "lpft" and get_profile("quick", recipe="classic").recipe == "classic"
-
-
-def test_mirrored_maps_follow_the_photos_maps(image_folder):
-    items = read_items(image_folder).iloc[:4]
-    same = nn.Conv2d(3, 3, 1, bias=False)
-    with torch.no_grad():
-        same.weight.copy_(torch.eye(3).view(3, 3, 1, 1))  # the prefix returns the preprocessed photo itself
-    meta = {"classes": sorted(read_items(image_folder)["label"].unique()), "size": 32, "presize": 40,
-            "mean": [0.5] * 3, "std": [0.5] * 3}
-    maps, y = stage_inputs(same, meta, items, progress=False, mirror=True)
-    assert maps.shape == (8, 3, 32, 32) and torch.equal(y[:4], y[4:])
-    assert torch.allclose(maps[4:], maps[:4].flip(-1)) and not torch.allclose(maps[4:], maps[:4])
