@@ -41,7 +41,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", synth_per_class=12, synth_size=64, max_per_class=12, size=64, presize=72,
                      bs=16, epochs_head=1, epochs=1, arch="resnet18", pretrained=False, synth_mix=2, soup=2),
-    "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=224, presize=256,
+    "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=288, presize=320,
                      bs=32, epochs_head=3, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3),
     "full": Profile("full", synth_per_class=300, synth_size=256, max_per_class=None, size=224, presize=256,
                     bs=64, epochs_head=4, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3),

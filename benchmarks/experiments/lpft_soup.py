@@ -9,6 +9,8 @@ Models keep their last epoch here (no early stopping).
 
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 3e-4 1e-3 3e-3 --epochs 4 8
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --mirror
+    nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --size 288
+    nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 3e-4 1e-3 --epochs 4 --stages 2
 """
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shift_check import CLASSES, DATA, load_sets, shift_val_mask  # noqa: E402
 
 from jewelhelpers.backbones import build_model  # noqa: E402
+from jewelhelpers import lpft  # noqa: E402
 from jewelhelpers.lpft import (  # noqa: E402
-    PROBE_C, TailModel, average_states, cut_last_stage, head_from_probe, stage_inputs, tune_last_stage)
+    PROBE_C, TailModel, average_states, head_from_probe, stage_inputs, tune_last_stage)
 from jewelhelpers.probe import fit_probe  # noqa: E402
 from jewelhelpers.synth import synth_items  # noqa: E402
 from jewelhelpers.train import KeepBest  # noqa: E402
@@ -54,7 +57,7 @@ class KeepLast(KeepBest):
 
 def tail_of(backbone) -> TailModel:
     body, head = backbone.model
-    return TailModel(body[cut_last_stage(body):], head).eval()
+    return TailModel(body[lpft.cut_last_stage(body):], head).eval()
 
 
 def accuracy(backbone, maps) -> float:
@@ -70,17 +73,23 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, nargs="+", default=[4])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--mirror", action="store_true", help="add the mirrored training photos' maps (lpft mirror)")
+    ap.add_argument("--size", type=int, default=SIZE, help="image size (presize = size * 8 / 7)")
+    ap.add_argument("--stages", type=int, default=1, help="how many of the body's last stages are fine-tuned")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-cache/maps"))
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.stages != 1:  # cut earlier: the last `stages` nn.Sequential children are tuned
+        lpft.cut_last_stage = lambda body: [i for i, m in enumerate(body) if isinstance(m, torch.nn.Sequential)][-args.stages]
+    if (args.size, args.stages) != (SIZE, 1):
+        args.cache = args.cache.with_name(f"{args.cache.name}-{args.size}px-{args.stages}stages")
     args.cache.mkdir(parents=True, exist_ok=True)
     train, test, shops = load_sets(DATA)
     mask = shift_val_mask(train)
     drawn = synth_items(args.cache / "drawn", CLASSES, 80, PRESIZE, seed=1)
     sets = {"fit": pd.concat([train[~mask], drawn], ignore_index=True), "shift-val": train[mask], "test": test, **shops}
     base = build_model(ARCH, len(CLASSES), True, head="linear")
-    meta = {"classes": CLASSES, "size": SIZE, "presize": PRESIZE, "mean": base.mean, "std": base.std}
-    prefix = base.model[0][:cut_last_stage(base.model[0])].eval()
+    meta = {"classes": CLASSES, "size": args.size, "presize": args.size * 8 // 7, "mean": base.mean, "std": base.std}
+    prefix = base.model[0][:lpft.cut_last_stage(base.model[0])].eval()
     maps = {}
     for name, items in sets.items():
         f = args.cache / f"{name}.pt"
