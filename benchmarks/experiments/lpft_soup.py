@@ -9,7 +9,7 @@ Models keep their last epoch here (no early stopping).
 
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 3e-4 1e-3 3e-3 --epochs 4 8
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --mirror
-    nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --size 288
+    nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --size 288   # and 352
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 3e-4 1e-3 --epochs 4 --stages 2
 """
 from __future__ import annotations
