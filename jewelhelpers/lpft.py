@@ -143,7 +143,7 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     probe alone. `lr` None asks `lr_find(learn)` (e.g. `train.find_lr`). `keep` is a `KeepBest` callback; the probe
     is its first candidate, so the fine-tuned model is kept only if it beats the probe on validation.
     """
-    from .train import KeepBest, fit_phase, make_metrics  # train imports this module
+    from .train import KeepBest, fit_phase, make_metrics, snapshot  # train imports this module
     body, head = backbone.model
     model = TailModel(body[cut_last_stage(body):], head)
     (x_train, y_train), (x_valid, y_valid) = train_maps, valid_maps
@@ -173,12 +173,12 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     if soup == 1:
         parts = [fit_phase(learn, epochs, lr, keep, "last stage")]
     else:
-        start = {k: v.clone() for k, v in model.state_dict().items()}
+        start = snapshot(model)
         parts, states = [], []
         for i in range(soup):
             model.load_state_dict(start)
             parts.append(fit_phase(learn, epochs, lr, KeepBest(keep.monitor), f"last stage {i + 1}", reset_opt=True))
-            states.append({k: v.clone() for k, v in model.state_dict().items()})
+            states.append(snapshot(model))
         model.load_state_dict(average_states(states))
         soup_row = scores()
         parts.append(pd.DataFrame([{"phase": "soup", "epoch": epochs - 1, "train_loss": np.nan, **soup_row}]))

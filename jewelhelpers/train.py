@@ -121,6 +121,11 @@ def discriminative_lrs(lr_head: float, lr_body: float) -> slice:
 
 # ---- fitting, keeping the best epoch ----------------------------------------------------------------------
 
+def snapshot(model: nn.Module) -> dict:
+    """A detached copy of `model`'s state_dict, unaffected by further training."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 class KeepBest(TrackerCallback):
     """Keep the weights of the best epoch (by `monitor`) across every fit it joins.
 
@@ -135,7 +140,7 @@ class KeepBest(TrackerCallback):
 
     def start_from(self, model: nn.Module, value: float, where: dict) -> None:
         """Make `model`'s current weights the first candidate (e.g. a probe before fine-tuning), scored `value`."""
-        self.best, self.state = value, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.best, self.state = value, snapshot(model)
         self.where = where | {"monitor": self.monitor, "value": float(value)}
         if self.on_best:
             self.on_best(self.where)
@@ -150,7 +155,7 @@ class KeepBest(TrackerCallback):
     def after_epoch(self):
         super().after_epoch()
         if self.new_best:
-            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.state = snapshot(self.model)
             self.where = {"phase": self.phase, "epoch": int(self.epoch), "monitor": self.monitor,
                           "value": float(self.best)}
             if self.on_best:
@@ -366,9 +371,10 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
     head = "linear" if prof.recipe == "lpft" else "fastai"
     backbone = build_model(arch_name, len(classes), prof.pretrained, weights, head=head)
     (print if prof.pretrained else _loud)(f"weights: {backbone.source}")
-    meta = {"classes": classes, "arch": arch_name, "recipe": prof.recipe, "head": head, "pretrained": prof.pretrained,
-            "weights_source": backbone.source, "arch_reason": reason, "size": prof.size, "presize": prof.presize, "mean": backbone.mean,
-            "std": backbone.std, "profile": prof.name, "profile_settings": prof.to_dict(), "seed": seed,
+    meta = model_meta(classes, backbone, prof) | {
+            "arch": arch_name, "recipe": prof.recipe, "head": head, "pretrained": prof.pretrained,
+            "weights_source": backbone.source, "arch_reason": reason, "profile": prof.name,
+            "profile_settings": prof.to_dict(), "seed": seed,
             "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(Path(data).resolve()),
             "manifest": runs.MANIFEST, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "lrs": None, "monitor": monitor, "best": None, "complete": False}
