@@ -96,3 +96,21 @@ def test_classes_are_not_separable_by_mean_colour():
     by_neighbours = np.array([np.bincount(row, minlength=len(CLASSES)).argmax() for row in neighbours])
     assert (by_centroid == y).mean() < 0.4
     assert (by_neighbours == y).mean() < 0.4
+
+
+def _skin_share(images: list[Image.Image]) -> float:
+    """Share of pixels near a skin tone, with a hue between red and yellow."""
+    x = np.stack([np.asarray(im, float) for im in images])
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    return float(((r > g + 12) & (g > b + 8) & (r - b > 40) & (r > 60)).mean())
+
+
+def test_worn_scenes_put_skin_under_every_class(monkeypatch):
+    """With every photo worn, each class shows far more skin than when none is (fingers, wrist, neck, face)."""
+    from jewelhelpers import synth as synth_module
+    for label in CLASSES:
+        shares = {}
+        for p_worn in (0.0, 1.0):
+            monkeypatch.setattr(synth_module, "P_WORN", p_worn)
+            shares[p_worn] = _skin_share([draw_item(label, np.random.default_rng([3, i]), SIZE) for i in range(12)])
+        assert shares[1.0] > shares[0.0] + 0.1, (label, shares)
