@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="fine-tune a pretrained backbone: head first (a probe), then the last stage")
     s.add_argument("data", type=Path)
     s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--arch", default=None, help="auto|resnet50|resnet18|resnet34|efficientnet_lite0")
+    s.add_argument("--arch", default=None,
+                   help="auto|resnet50|resnet18|resnet34|efficientnet_lite0|efficientnet_lite1|efficientnet_lite2")
     s.add_argument("--profile", choices=PROFILE_NAMES, default=None)
     s.add_argument("--size", type=int)
     s.add_argument("--recipe", choices=RECIPES, default=None,
