@@ -19,38 +19,25 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
+from fastai.torch_core import set_seed
 from fastai.vision.all import CutMix, LabelSmoothingCrossEntropyFlat, MixUp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lpft_soup import BS, KeepLast, tail_of  # noqa: E402
+from lpft_soup import BS, KeepLast, cached_maps, probabilities  # noqa: E402
 from shift_check import CLASSES, DATA, load_sets, shift_val_mask  # noqa: E402
 
 from jewelhelpers import lpft, synth, train  # noqa: E402
 from jewelhelpers.backbones import build_model  # noqa: E402
-from jewelhelpers.lpft import average_states, stage_inputs, tune_last_stage  # noqa: E402
+from jewelhelpers.lpft import average_states, tune_last_stage  # noqa: E402
 
 LEVERS = ("reference", "worn", "mixup", "cutmix", "smooth", "tta")
 SCORED = ("shift-val", "test", "myntra_fashion", "western_lifestyle")
-
-
-def cached_maps(cache: Path, name: str, prefix, meta: dict, items: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-    f = cache / f"{name}.pt"
-    if not f.is_file():
-        torch.save(stage_inputs(prefix, meta, items[["path", "label"]], progress=False), f)
-    return torch.load(f, weights_only=True)
-
-
-def probabilities(backbone, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([tail_of(backbone)(x[i:i + 256]).softmax(1) for i in range(0, len(x), 256)])
 
 
 def with_lever(lever: str):
@@ -90,11 +77,11 @@ def main() -> None:
         cache = args.cache / f"{size}px"
         cache.mkdir(parents=True, exist_ok=True)
         meta = {"classes": CLASSES, "size": size, "presize": size * 8 // 7, "mean": base.mean, "std": base.std}
-        out = {n: cached_maps(cache, n, prefix, meta, sets[n]) for n in names}
+        out = {n: cached_maps(cache / f"{n}.pt", prefix, meta, sets[n]) for n in names}
         for p in drawn_p:
             synth.P_WORN = p
             items = synth.synth_items(args.cache / f"drawn-worn{p:g}", CLASSES, 80, 256, seed=1)
-            out[f"drawn {p:g}"] = cached_maps(cache, f"drawn-worn{p:g}", prefix, meta, items)
+            out[f"drawn {p:g}"] = cached_maps(cache / f"drawn-worn{p:g}.pt", prefix, meta, items)
         return out
 
     worn_share = synth.P_WORN
@@ -111,10 +98,7 @@ def main() -> None:
             undo = with_lever(lever)
             states = []
             for s in range(3):
-                seed = 100 * r + s
-                random.seed(seed)
-                torch.manual_seed(seed)
-                np.random.seed(seed)
+                set_seed(100 * r + s)
                 model = copy.deepcopy(base)
                 tune_last_stage(model, CLASSES, fits[worn_share if lever == "worn" else 0.0], maps["shift-val"], 4, BS,
                                 1e-3, keep=KeepLast(), progress=False, log=lambda _: None)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
+from fastai.torch_core import set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shift_check import CLASSES, DATA, load_sets, shift_val_mask  # noqa: E402
@@ -62,11 +61,22 @@ def tail_of(backbone) -> TailModel:
     return TailModel(body[lpft.cut_last_stage(body):], head).eval()
 
 
+def probabilities(backbone, x: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of the tail and head on cached maps `x`."""
+    with torch.no_grad():
+        return torch.cat([tail_of(backbone)(x[i:i + 256]).softmax(1) for i in range(0, len(x), 256)])
+
+
 def accuracy(backbone, maps) -> float:
     x, y = maps
-    with torch.no_grad():
-        logits = torch.cat([tail_of(backbone)(x[i:i + 256]) for i in range(0, len(x), 256)])
-    return float((logits.argmax(1) == y).float().mean())
+    return float((probabilities(backbone, x).argmax(1) == y).float().mean())
+
+
+def cached_maps(f: Path, prefix: torch.nn.Module, meta: dict, items: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+    """`stage_inputs` of `items`, computed once and kept in the file `f`."""
+    if not f.is_file():
+        torch.save(stage_inputs(prefix, meta, items[["path", "label"]], progress=False), f)
+    return torch.load(f, weights_only=True)
 
 
 def main() -> None:
@@ -97,15 +107,9 @@ def main() -> None:
     prefix = base.model[0][:lpft.cut_last_stage(base.model[0])].eval()
     maps = {}
     for name, items in sets.items():
-        f = args.cache / f"{name}.pt"
-        if not f.is_file():
-            torch.save(stage_inputs(prefix, meta, items[["path", "label"]], progress=False), f)
-        maps[name] = torch.load(f, weights_only=True)
+        maps[name] = cached_maps(args.cache / f"{name}.pt", prefix, meta, items)
     if args.mirror:
-        f = args.cache / "fit-mirrored.pt"
-        if not f.is_file():
-            torch.save(stage_inputs(Mirrored(prefix), meta, sets["fit"][["path", "label"]], progress=False), f)
-        mirrored = torch.load(f, weights_only=True)
+        mirrored = cached_maps(args.cache / "fit-mirrored.pt", Mirrored(prefix), meta, sets["fit"])
         maps["fit"] = (torch.cat([maps["fit"][0], mirrored[0]]), torch.cat([maps["fit"][1], mirrored[1]]))
     scored = [n for n in maps if n != "fit"]
     print(f"fit {len(maps['fit'][1])} (incl. {len(drawn)} drawn), " + ", ".join(f"{n} {len(maps[n][1])}" for n in scored))
@@ -119,9 +123,7 @@ def main() -> None:
         for lr in args.lrs:
             states = []
             for seed in range(args.seeds):
-                random.seed(seed)  # fastai's DataLoader shuffles with Python's random
-                torch.manual_seed(seed)
-                np.random.seed(seed)
+                set_seed(seed)  # Python's random too: fastai's DataLoader shuffles with it
                 model = copy.deepcopy(base)
                 tune_last_stage(model, CLASSES, maps["fit"], maps["shift-val"], epochs, BS, lr, keep=KeepLast(),
                                 progress=False, log=lambda _: None)
