@@ -25,14 +25,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from jewelhelpers.backbones import build_model
-from jewelhelpers.data import read_items
-from jewelhelpers.errors import JewelError
-from jewelhelpers.evaluate import manifest_split
-from jewelhelpers.inference import preprocess
-from jewelhelpers.predict import ENGINES, Predictor
-from jewelhelpers.runs import MANIFEST, META, read_meta, save_weights, versions, write_json
-from jewelhelpers.synth import make_synth
+from jewelhelpers.core.backbones import build_model
+from jewelhelpers.core.images import read_items
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.core.manifest import manifest_split
+from jewelhelpers.core.forward import preprocess
+from jewelhelpers.core.predictor import Predictor
+from jewelhelpers.core.settings import ENGINES
+from jewelhelpers.core.manifest import MANIFEST
+from jewelhelpers.core.runs import META, read_meta, save_weights, versions, write_json
+from jewelhelpers.core.drawing import make_synth
 
 TARGET_SPEEDUP, MAX_ACC_DROP = 2.0, 0.005
 

@@ -5,7 +5,7 @@ on that test split and on each other_shops folder, for
   - baseline: logistic regression (sklearn defaults, no class weights) on frozen EfficientNet-Lite0
     pooled features of the plain 224 px centre crop;
   - recipe:   the same frozen features, standardised, balanced class weights, strong L2 (C=0.01), plus
-    80 procedurally drawn synthetic images per class (jewelhelpers.synth.make_synth, drawn into the cache
+    80 procedurally drawn synthetic images per class (jewelhelpers.core.drawing.make_synth, drawn into the cache
     folder) mixed into the probe's training set.
 See benchmarks/RESULTS.md, "Generalisation to other shops (issue 6)".
 
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jewelhelpers.backbones import norm_stats
-from jewelhelpers.data import read_items
-from jewelhelpers.probe import extract_features, fit_probe, probe_accuracy
-from jewelhelpers.synth import make_synth
+from jewelhelpers.core.backbones import norm_stats
+from jewelhelpers.core.images import read_items
+from jewelhelpers.core.probe import extract_features, fit_probe, probe_accuracy
+from jewelhelpers.core.drawing import make_synth
 
 CLASSES = ["bracelet", "earring", "necklace", "ring", "watch"]
 ROOT = Path(__file__).resolve().parents[1]

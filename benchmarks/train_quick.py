@@ -32,8 +32,8 @@ PROBE_ARCH = "efficientnet_lite0"
 def linear_probe(manifest: pd.DataFrame, size: int) -> dict:
     """Test accuracy and macro F1 of logistic regression on frozen Lite0 features (train rows -> test rows)."""
     from sklearn.metrics import f1_score
-    from jewelhelpers.backbones import norm_stats
-    from jewelhelpers.probe import extract_features, fit_probe
+    from jewelhelpers.core.backbones import norm_stats
+    from jewelhelpers.core.probe import extract_features, fit_probe
     start = time.perf_counter()
     mean, std = norm_stats(PROBE_ARCH)
     classes = sorted(manifest["label"].unique())
@@ -69,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     import torch
-    from jewelhelpers.train import train
+    from jewelhelpers.jobs.train import train
     torch.set_num_threads(args.threads)
     summary = train(args.data, args.out, profile="quick", size=args.size, epochs_head=args.epochs_head,
                     epochs=args.epochs, max_per_class=args.max_per_class, force=True, recipe=args.recipe,

@@ -1,4 +1,4 @@
-"""Everything a notebook needs in one import: `from jewelhelpers.all import *` (notebooks only).
+"""Everything a notebook needs in one import: `from jewelhelpers.all import *` (notebooks only; a face, like cli.py).
 
 Taught in: every notebook's setup cell.
 """
@@ -12,22 +12,35 @@ import torch
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*")
 
-from .audit import FINDINGS, audit
-from .backbones import ARCHS, body_head_split, build_model, linear_head, norm_stats, resolve_arch
-from .course import course_data, other_shops, project_root, setup_notebook
-from .data import jewel_augs, list_images, make_dls, open_rgb, read_items, read_manifest
-from .errors import JewelError
-from .plots import plot_class_balance, show_montage
-from .profiles import Profile, data_dir, external_dirs, get_profile
-from .runs import load_model, read_meta
-from .split import make_split, write_manifest
-from .synth import draw_item, make_synth
-from .train import *  # noqa: F401,F403  (the recipe: make_learner, fit_recipe, compare_strategies, train, ...)
-from .evaluate import *  # noqa: F401,F403
-from .inference import *  # noqa: F401,F403
-from .interpret import *  # noqa: F401,F403
-from .export import export_onnx
-from .predict import Predictor, coverage_curve, pick_threshold, plot_coverage, predict_files
-from .widget import UploadApp
-from .baseline import probe_beside
-from .lpft import *  # noqa: F401,F403  (LP-FT: cut_last_stage, fit_lpft, tune_last_stage, ...)
+from .core.backbones import ARCHS, body_head_split, build_model, linear_head, norm_stats, resolve_arch  # noqa: E402
+from .core.drawing import draw_item, make_synth  # noqa: E402
+from .core.errors import JewelError  # noqa: E402
+from .core.figures import (  # noqa: E402
+    new_figure, plot_class_balance, plot_confusion, plot_coverage, plot_f1, plot_history, plot_reliability, show_montage,
+)
+from .core.findings import FINDINGS, audit  # noqa: E402
+from .core.forward import batch_logits, pooled, preprocess, probabilities, run_logits  # noqa: E402
+from .core.images import list_images, open_rgb, read_items  # noqa: E402
+from .core.interpret import grad_cam, model_view, pick_right_wrong, plot_gallery, plot_grad_cam, top_losses  # noqa: E402
+from .core.manifest import make_split, manifest_split, read_manifest, write_manifest  # noqa: E402
+from .core.metrics import (  # noqa: E402
+    classification_metrics, coverage_curve, ece, match_classes, most_confused, nll, pick_threshold, prediction_table,
+)
+from .core.onnx import export_onnx  # noqa: E402
+from .core.predictor import Predictor  # noqa: E402
+from .core.runs import load_model, model_meta, read_meta  # noqa: E402
+from .core.scoring import calibration, score_items, valid_temperature  # noqa: E402
+from .core.settings import Profile, data_dir, external_dirs, get_profile  # noqa: E402
+from .course.setup import course_data, other_shops, project_root, run_to_evaluate, setup_notebook  # noqa: E402
+from .course.strategies import STRATEGIES, compare_strategies, plot_strategies  # noqa: E402
+from .course.widget import UploadApp  # noqa: E402
+from .jobs.evaluate import evaluate, evaluation_line  # noqa: E402
+from .jobs.predict import predict_files  # noqa: E402
+from .jobs.train import summary_line, train  # noqa: E402
+from .recipes.baseline import frozen_features, probe_beside  # noqa: E402
+from .recipes.classic import fit_recipe  # noqa: E402
+from .recipes.dls import jewel_augs, make_dls, profile_dls  # noqa: E402
+from .recipes.fitting import (  # noqa: E402
+    KeepBest, discriminative_lrs, find_lr, fit_phase, make_learner, param_group_table, seed_everything,
+)
+from .recipes.lpft import cut_last_stage, fit_lpft, fit_lpft_recipe, tune_last_stage  # noqa: E402

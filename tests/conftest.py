@@ -1,6 +1,8 @@
 """Shared fixtures: a tiny image folder, a hand-made (untrained) run, and a real smoke training run."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -58,9 +60,10 @@ def image_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, image_folder) -> Path:
     """A RUN_DIR written by hand (untrained resnet18, 32 px): fast, for tests of loading and prediction."""
-    from jewelhelpers.backbones import build_model
-    from jewelhelpers.data import read_items
-    from jewelhelpers.runs import MANIFEST, META, save_weights, versions, write_json
+    from jewelhelpers.core.backbones import build_model
+    from jewelhelpers.core.images import read_items
+    from jewelhelpers.core.manifest import MANIFEST
+    from jewelhelpers.core.runs import META, save_weights, versions, write_json
     import torch
     torch.manual_seed(0)
     run = tmp_path_factory.mktemp("runs") / "tiny"
@@ -81,8 +84,15 @@ def tiny_run(tmp_path_factory, image_folder) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, image_folder) -> Path:
-    """A real `jewel train --profile smoke` run through the CLI (random init, tiny): every RUN_DIR file."""
+    """A real `jewel train --profile smoke` run through the CLI (random init, tiny): every RUN_DIR file.
+
+    What it printed (to streams that are not terminals, as in a log) is kept beside it in `train.log`.
+    """
     from jewelhelpers.cli import main
     run = tmp_path_factory.mktemp("runs") / "smoke"
-    assert main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--seed", "0"]) == 0
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        code = main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--seed", "0"])
+    (run.parent / "train.log").write_text(log.getvalue())
+    assert code == 0, log.getvalue()[-2000:]
     return run

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFile
 
-from jewelhelpers.audit import FINDINGS, audit, dhash, hamming
-from jewelhelpers.errors import JewelError
+from jewelhelpers.core.findings import FINDINGS, audit, dhash, hamming
+from jewelhelpers.core.errors import JewelError
 
 
 def pattern(seed: int, size: int = 96) -> Image.Image:

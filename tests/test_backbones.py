@@ -13,14 +13,15 @@ import torchvision
 from PIL import ImageOps
 
 from conftest import JEWELRY_PHOTOS
-from jewelhelpers import backbones
-from jewelhelpers.backbones import (
+from jewelhelpers.core import backbones
+from jewelhelpers.core.backbones import (
     ARCHS, build_model, imagenet_model, lite_state_for_timm, norm_stats, resnet_cache_path, resolve_arch,
     resolve_resnet_weights,
 )
-from jewelhelpers.data import make_dls, open_rgb, read_items
-from jewelhelpers.errors import JewelError
-from jewelhelpers.train import make_learner, param_group_table
+from jewelhelpers.core.images import open_rgb, read_items
+from jewelhelpers.recipes.dls import make_dls
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.recipes.fitting import make_learner, param_group_table
 
 JEWELRY_LIKE = {"necklace", "chain", "chain mail", "hook", "hair slide", "bolo tie", "buckle", "safety pin",
                 "knot", "analog clock", "digital watch", "stopwatch", "wall clock", "magnetic compass", "barometer"}

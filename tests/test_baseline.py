@@ -7,9 +7,12 @@ import shutil
 import pandas as pd
 
 from conftest import CLASSES, make_image_folder
-from jewelhelpers.baseline import probe_beside
 from jewelhelpers.cli import main
-from jewelhelpers.runs import load_model
+from jewelhelpers.core.forward import run_logits
+from jewelhelpers.core.images import read_items
+from jewelhelpers.core.metrics import classification_metrics
+from jewelhelpers.core.runs import load_model
+from jewelhelpers.recipes.baseline import probe_beside
 
 
 def test_train_reports_probe_beside_fine_tune_on_every_external_folder(tmp_path, image_folder, capsys):
@@ -41,6 +44,9 @@ def test_a_missing_external_folder_is_refused_before_training(tmp_path, image_fo
 def test_the_probe_learns_its_training_images(tiny_run, image_folder):
     """Scored on all images (a third of them its own training images), the probe is far above chance."""
     model, meta = load_model(tiny_run)
-    table = probe_beside(tiny_run, model, meta, external=[image_folder])
+    items = read_items(image_folder)
+    tuned = run_logits(model, meta, items, progress=False)
+    table = probe_beside(tiny_run, meta, {"data": items},
+                         {"data": classification_metrics(tuned.logits, tuned.y, meta["classes"])})
     assert table.loc["data", "n"] == 6 * len(CLASSES)
     assert table.loc["data", "probe_accuracy"] >= 0.6

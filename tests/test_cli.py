@@ -53,7 +53,24 @@ def test_split_refuses_to_write_inside_data(tmp_path, capsys):
     assert _snapshot(data) == before
 
 
+JEWEL = Path(sys.executable).with_name("jewel")  # the console script installed beside this Python
+
+
 def test_console_script_reports_usage_errors():
-    """argparse's own usage errors also exit 2 (through the installed entry point)."""
-    done = subprocess.run([sys.executable, "-m", "jewelhelpers.cli", "split"], capture_output=True, text=True)
-    assert done.returncode == 2 and "--out" in done.stderr
+    """The installed `jewel` entry point runs; argparse's own usage errors exit 2 and name what is missing."""
+    assert JEWEL.is_file(), f"the jewel console script is not installed beside {sys.executable}"
+    assert subprocess.run([str(JEWEL), "--help"], capture_output=True, text=True).returncode == 0
+    done = subprocess.run([str(JEWEL), "split"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--out" in done.stderr and done.stderr.startswith("usage: jewel split")
+
+
+def test_the_console_script_logs_lines_when_piped(tmp_path):
+    """Piped (not a terminal), `jewel synth` and `jewel audit` print one line per step: no bar redraws."""
+    data = tmp_path / "synth"
+    synth = subprocess.run([str(JEWEL), "synth", str(data), "--per-class", "3", "--size", "32"], capture_output=True,
+                           text=True)
+    audit = subprocess.run([str(JEWEL), "audit", str(data)], capture_output=True, text=True)
+    assert synth.returncode == audit.returncode == 0
+    for done in (synth, audit):
+        assert "\r" not in done.stdout + done.stderr and "%|" not in done.stderr
+    assert synth.stderr.strip().startswith("drawing: 15 images in") and audit.stderr.startswith("audit: 15 files in")

@@ -12,11 +12,12 @@ import torch
 from PIL import Image
 from sklearn import metrics as skm
 
-from jewelhelpers.errors import JewelError
-from jewelhelpers.evaluate import (PLOTS, classification_metrics, ece, evaluate, fit_temperature, most_confused,
-                                   nll, evaluation_line)
-from jewelhelpers.inference import batch_logits, preprocess, probabilities
-from jewelhelpers.runs import MANIFEST, META, read_meta
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.core.metrics import classification_metrics, ece, fit_temperature, most_confused, nll
+from jewelhelpers.jobs.evaluate import PLOTS, evaluate, evaluation_line
+from jewelhelpers.core.forward import batch_logits, preprocess, probabilities
+from jewelhelpers.core.manifest import MANIFEST
+from jewelhelpers.core.runs import META, read_meta
 
 from conftest import CLASSES
 
@@ -92,8 +93,8 @@ def test_temperature_fit_recovers_a_known_temperature():
 # ---- preprocessing and Grad-CAM ------------------------------------------------------------------------
 
 def test_preprocess_matches_the_validation_pipeline_of_training(tmp_path):
-    from jewelhelpers.backbones import IMAGENET_STATS
-    from jewelhelpers.data import make_dls
+    from jewelhelpers.core.backbones import IMAGENET_STATS
+    from jewelhelpers.recipes.dls import make_dls
     rng = np.random.default_rng(0)
     paths = []
     for i, (w, h) in enumerate([(100, 80), (80, 131), (97, 97), (55, 61)]):
@@ -111,8 +112,8 @@ def test_preprocess_matches_the_validation_pipeline_of_training(tmp_path):
 
 @pytest.mark.parametrize("arch", ["resnet18", "efficientnet_lite0"])
 def test_grad_cam_shape_and_class_dependence(arch):
-    from jewelhelpers.backbones import build_model
-    from jewelhelpers.interpret import grad_cam
+    from jewelhelpers.core.backbones import build_model
+    from jewelhelpers.core.interpret import grad_cam
     torch.manual_seed(0)
     model = build_model(arch, 5, pretrained=False).model.eval()
     x = torch.randn(2, 3, 96, 96)
@@ -124,7 +125,7 @@ def test_grad_cam_shape_and_class_dependence(arch):
 
 
 def test_unreadable_images_are_skipped_with_a_reason(tiny_run, image_folder, tmp_path):
-    from jewelhelpers.runs import load_model
+    from jewelhelpers.core.runs import load_model
     model, meta = load_model(tiny_run)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
@@ -177,14 +178,20 @@ def test_every_output_is_written(shop_eval, other_shop):
     assert "on 18 images" in evaluation_line(metrics)
 
 
-def test_temperature_is_fitted_on_valid_stored_then_reused(shop_eval, other_shop, tmp_path):
+def test_temperature_is_fitted_on_valid_stored_then_reused(shop_eval, other_shop, tmp_path, monkeypatch):
     metrics, _, run, _ = shop_eval
     cal = metrics["calibration"]
     assert cal["fitted_on"] == "the run's valid split" and cal["n_valid"] == 5
     assert cal["valid_nll_after"] <= cal["valid_nll_before"] + 1e-6
     assert read_meta(run)["temperature"] == pytest.approx(cal["temperature"])
+    assert read_meta(run)["calibration"] == cal
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the stored temperature must be reused, not fitted again")
+
+    monkeypatch.setattr("jewelhelpers.core.scoring.valid_temperature", refit)
     again = evaluate(run, other_shop, out=tmp_path / "again", progress=False)
-    assert again["calibration"]["fitted_on"] == "reused from meta.json"
+    assert again["calibration"] == cal
     assert again["temperature"] == pytest.approx(cal["temperature"])
     assert again["accuracy"] == pytest.approx(metrics["accuracy"])
 
@@ -215,7 +222,7 @@ def test_run_test_split_is_used_when_data_is_the_training_data(tiny_run, image_f
 
 
 def test_out_inside_data_is_refused(tiny_run, other_shop):
-    with pytest.raises(JewelError, match="inside DATA"):
+    with pytest.raises(JewelError, match="inside the data"):
         evaluate(tiny_run, other_shop, out=other_shop / "eval")
 
 

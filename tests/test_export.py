@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from jewelhelpers.cli import main
-from jewelhelpers.export import INT8_FILE, ONNX_FILE
-from jewelhelpers.inference import preprocess
-from jewelhelpers.predict import Predictor
-from jewelhelpers.runs import read_meta
+from jewelhelpers.core.onnx import INT8_FILE, ONNX_FILE
+from jewelhelpers.core.forward import preprocess
+from jewelhelpers.core.predictor import Predictor
+from jewelhelpers.core.runs import read_meta
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "inference_speed.py"
 

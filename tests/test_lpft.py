@@ -8,16 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from jewelhelpers import runs, train as train_module
-from jewelhelpers.backbones import build_model
+from jewelhelpers.core import runs
+from jewelhelpers.core.forward import run_logits
+from jewelhelpers.core.manifest import manifest_split
+from jewelhelpers.recipes import lpft
+from jewelhelpers.core.backbones import build_model
 from jewelhelpers.cli import main
-from jewelhelpers.data import read_items
-from jewelhelpers.errors import JewelError
-from jewelhelpers.lpft import (
+from jewelhelpers.core.images import read_items
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.recipes.lpft import (
     TailModel, average_states, balanced_weights, cut_last_stage, fit_lpft, head_from_probe)
-from jewelhelpers.probe import fit_probe
-from jewelhelpers.synth import synth_items
-from jewelhelpers.train import KeepBest
+from jewelhelpers.core.probe import fit_probe
+from jewelhelpers.core.drawing import synth_items
+from jewelhelpers.recipes.fitting import KeepBest
 
 
 @pytest.mark.parametrize("arch, first", [("resnet18", "BasicBlock"), ("efficientnet_lite0", "InvertedResidual")])
@@ -126,19 +129,26 @@ def test_average_states_is_the_elementwise_mean():
 
 
 def test_the_lpft_run_records_its_recipe(smoke_run):
+    """meta.json says what ran (from the profile: soup 2, 2 drawn images per class), and the model on disk is the
+    candidate meta.json names: its accuracy on the valid images is the one history.csv recorded for that phase."""
     meta = runs.read_meta(smoke_run)
     assert meta["recipe"] == "lpft" and meta["head"] == "linear" and meta["lrs"]["soup"] == 2
-    assert meta["lrs"]["drawn_images"] == 10 and 0 < meta["lrs"]["fine_tune"] < 1
+    assert meta["lrs"]["drawn_images"] == 2 * len(meta["classes"]) and meta["lrs"]["fine_tune"] == meta["lrs"]["lr_find"]
     history = pd.read_csv(smoke_run / "history.csv")
     assert list(history["phase"].drop_duplicates()) == ["head", "last stage 1", "last stage 2", "soup"]
-    assert meta["best"]["phase"] in ("head", "soup")
+    kept = history[history["phase"] == meta["best"]["phase"]].iloc[-1]
+    valid = run_logits(runs.load_model(smoke_run)[0], meta, manifest_split(smoke_run, meta, "valid"), progress=False)
+    accuracy = float((valid.logits.argmax(1).numpy() == valid.y).mean())
+    assert accuracy == pytest.approx(kept["accuracy"], abs=1e-6)
+    others = history[history["phase"].isin(["head", "soup"]) & (history["phase"] != meta["best"]["phase"])]
+    assert (others["valid_loss"] >= meta["best"]["value"]).all()
 
 
 def test_ctrl_c_during_fine_tuning_leaves_the_probe_on_disk(image_folder, tmp_path, monkeypatch, capsys):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "fit_phase", interrupt)
+    monkeypatch.setattr(lpft, "fit_phase", interrupt)
     run = tmp_path / "run"
     assert main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--size", "32"]) == 130
     assert "interrupted: the best checkpoint so far" in capsys.readouterr().out
@@ -149,7 +159,7 @@ def test_ctrl_c_during_fine_tuning_leaves_the_probe_on_disk(image_folder, tmp_pa
 
 
 def test_profiles_refuse_an_unknown_recipe_or_an_empty_soup():
-    from jewelhelpers.profiles import get_profile
+    from jewelhelpers.core.settings import get_profile
     with pytest.raises(JewelError, match="unknown recipe"):
         get_profile("smoke", recipe="magic")
     with pytest.raises(JewelError, match="soup"):

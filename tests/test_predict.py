@@ -17,9 +17,10 @@ import pytest
 from PIL import Image
 
 from jewelhelpers.cli import main
-from jewelhelpers.errors import JewelError
-from jewelhelpers.predict import Predictor, coverage_curve, pick_threshold
-from jewelhelpers.runs import EXPORT, update_meta
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.core.metrics import coverage_curve, pick_threshold
+from jewelhelpers.core.predictor import Predictor
+from jewelhelpers.core.runs import EXPORT, update_meta
 
 
 class _Trap:
@@ -60,7 +61,7 @@ def test_from_run_executes_no_pickle_in_a_fresh_process(trapped_run, image_folde
             assert k.get("weights_only") is True, "torch.load without weights_only=True"
             return real_load(*a, **k)
         torch.load = weights_only_load
-        from jewelhelpers.predict import Predictor
+        from jewelhelpers.core.predictor import Predictor
         pred = Predictor.from_run({str(run)!r}).predict({str(image)!r})
         print(pred.label, pred.probability)
     """)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from jewelhelpers.probe import LinearProbe, fit_probe, probe_accuracy
+from jewelhelpers.core.probe import LinearProbe, fit_probe, probe_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
 
-from jewelhelpers.audit import audit
-from jewelhelpers.data import read_manifest
-from jewelhelpers.errors import JewelError
-from jewelhelpers.split import make_split, write_manifest
+from jewelhelpers.core.findings import audit
+from jewelhelpers.core.manifest import read_manifest
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.core.manifest import make_split, write_manifest
 
 JEWELRY_PHOTOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "jewelry_photos"
 README_COUNTS = {"bracelet": 357, "earring": 1291, "necklace": 291, "ring": 231, "watch": 171}
@@ -121,7 +121,7 @@ def test_duplicate_groups_never_cross_splits(data, audited, seed):
 
 
 def test_undecodable_files_are_left_out_and_logged(data, audited, caplog):
-    with caplog.at_level(logging.WARNING, logger="jewelhelpers.split"):
+    with caplog.at_level(logging.WARNING, logger="jewelhelpers.core.manifest"):
         manifest = make_split(data, audit_result=audited)
     names = set(manifest["path"].map(lambda p: Path(p).name))
     assert "empty.jpg" not in names and "truncated.jpg" not in names

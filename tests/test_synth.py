@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jewelhelpers.errors import JewelError
-from jewelhelpers.synth import CLASSES, MARKER, draw_item, make_synth
+from jewelhelpers.core.errors import JewelError
+from jewelhelpers.core.drawing import CLASSES, MARKER, draw_item, make_synth
 
 PER_CLASS, SIZE = 3, 64
 
@@ -107,7 +107,7 @@ def _skin_share(images: list[Image.Image]) -> float:
 
 def test_worn_scenes_put_skin_under_every_class(monkeypatch):
     """With every photo worn, each class shows far more skin than when none is (fingers, wrist, neck, face)."""
-    from jewelhelpers import synth as synth_module
+    from jewelhelpers.core import drawing as synth_module
     for label in CLASSES:
         shares = {}
         for p_worn in (0.0, 1.0):

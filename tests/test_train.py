@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from conftest import JEWELRY_PHOTOS
-from jewelhelpers import runs, train as train_module
+from jewelhelpers.core import runs
+from jewelhelpers.core.manifest import MANIFEST
+from jewelhelpers.recipes import classic
 from jewelhelpers.cli import main
-from jewelhelpers.train import summary_line
+from jewelhelpers.jobs.train import summary_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FILES = ("split.csv", "meta.json", "model.pth", "export.pkl", "history.csv", "metrics.json", "curves.png",
@@ -31,7 +33,7 @@ def predictions(run_dir: str) -> dict:
     """Test-split probabilities from export.pkl (fastai) and from model.pth (plain torch) on the same batches."""
     from fastai.learner import load_learner
     learn = load_learner(Path(run_dir) / runs.EXPORT, cpu=True)
-    test = pd.read_csv(Path(run_dir) / runs.MANIFEST).query("split == 'test'")
+    test = pd.read_csv(Path(run_dir) / MANIFEST).query("split == 'test'")
     dl = learn.dls.test_dl(test)
     from_export = learn.get_preds(dl=dl)[0]
     model, _ = runs.load_model(run_dir)
@@ -45,13 +47,15 @@ def test_smoke_run_writes_every_file(smoke_run):
     assert all((smoke_run / name).is_file() for name in RUN_FILES)
     assert not (smoke_run / "models").exists()
     meta = runs.read_meta(smoke_run)
-    assert all(key in meta for key in META_KEYS) and meta["temperature"] is None and meta["complete"]
+    assert all(key in meta for key in META_KEYS) and meta["complete"]
+    assert meta["temperature"] > 0 and meta["calibration"]["fitted_on"] == "the run's valid split"
     assert meta["arch"] == "resnet18" and meta["profile"] == "smoke" and meta["size"] == 64
     assert meta["pretrained"] is False and "random" in meta["weights_source"]
     assert math.isfinite(meta["lrs"]["fine_tune"]) and meta["lrs"]["fine_tune"] == meta["lrs"]["lr_find"] > 0
     manifest = pd.read_csv(smoke_run / "split.csv")
     metrics = runs.read_json(smoke_run / "metrics.json")
-    assert metrics["n"] == (manifest["split"] == "test").sum() and metrics["classes"] == meta["classes"]
+    assert metrics["n"] == (manifest["split"] == "test").sum()
+    assert metrics["confusion_matrix"]["columns"] == meta["classes"] and sum(map(sum, metrics["confusion_matrix"]["counts"])) == metrics["n"]
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
     history = pd.read_csv(smoke_run / "history.csv")
     assert list(history["phase"]) == ["head", "last stage 1", "last stage 2", "soup"]
@@ -75,10 +79,39 @@ def test_both_formats_reload_in_a_fresh_process_with_the_same_predictions(smoke_
     assert accuracy == pytest.approx(runs.read_json(smoke_run / "metrics.json")["accuracy"])
 
 
+def test_run_metrics_are_what_jewel_evaluate_writes(smoke_run, image_folder, tmp_path):
+    """RUN_DIR/metrics.json and `jewel evaluate RUN DATA` (its test split) come from one path and agree."""
+    assert main(["evaluate", str(smoke_run), str(image_folder), "--out", str(tmp_path / "ev")]) == 0
+    stored = runs.read_json(smoke_run / "metrics.json")
+    evaluated = runs.read_json(tmp_path / "ev" / "metrics.json")
+    assert stored["evaluated_on"] == "the run's test split" and "baseline" in stored
+    drop = {"out", "baseline"}  # where the report went, and what only training adds
+    assert {k: v for k, v in stored.items() if k not in drop} == {k: v for k, v in evaluated.items() if k not in drop}
+
+
+def test_a_logged_run_prints_one_line_per_step_not_bar_redraws(smoke_run):
+    """Piped to a file, training says each epoch and each step once: no carriage returns, no bar frames."""
+    log = (smoke_run.parent / "train.log").read_text()
+    assert "\r" not in log and "|----" not in log and "%" not in log
+    lines = log.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    meta = runs.read_meta(smoke_run)
+    assert len(epochs) == meta["lrs"]["soup"] * meta["profile_settings"]["epochs"]
+    assert all("valid_loss" in line and "accuracy" in line for line in epochs)
+    assert any(line.startswith("audit: 30 files") for line in lines) and len(lines) < 60, log
+
+
+def test_train_refuses_out_inside_data_and_creates_nothing(image_folder, capsys):
+    before = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*"))
+    assert main(["train", str(image_folder), "--out", str(image_folder / "run"), "--profile", "smoke"]) == 2
+    assert "inside the data" in capsys.readouterr().err
+    assert sorted(p.relative_to(image_folder) for p in image_folder.rglob("*")) == before
+
+
 def test_the_kept_model_is_the_best_epoch(smoke_run):
     from fastai.learner import load_learner
     learn = load_learner(smoke_run / runs.EXPORT, cpu=True)
-    valid = pd.read_csv(smoke_run / runs.MANIFEST).query("split == 'valid'")
+    valid = pd.read_csv(smoke_run / MANIFEST).query("split == 'valid'")
     valid_loss = learn.validate(dl=learn.dls.test_dl(valid, with_labels=True))[0]
     assert valid_loss == pytest.approx(runs.read_meta(smoke_run)["best"]["value"], rel=1e-4)
 
@@ -107,7 +140,7 @@ def test_classic_recipe_runs_both_phases_with_discriminative_rates(image_folder,
 def test_force_no_pretrained_and_ctrl_c_keep_the_best_so_far(smoke_run, image_folder, tmp_path, monkeypatch, capsys):
     """--force replaces the earlier run; Ctrl-C after the classic recipe's head phase leaves its best epoch loadable."""
     run = shutil.copytree(smoke_run, tmp_path / "run")
-    real_find_lr, calls = train_module.find_lr, []
+    real_find_lr, calls = classic.find_lr, []
 
     def interrupt_second_lr_find(*args, **kwargs):
         calls.append(1)
@@ -115,7 +148,7 @@ def test_force_no_pretrained_and_ctrl_c_keep_the_best_so_far(smoke_run, image_fo
             raise KeyboardInterrupt
         return real_find_lr(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "find_lr", interrupt_second_lr_find)
+    monkeypatch.setattr(classic, "find_lr", interrupt_second_lr_find)
     args = ["train", str(image_folder), "--out", str(run), "--profile", "quick", "--arch", "resnet18", "--size", "32",
             "--epochs-head", "1", "--epochs", "1", "--no-pretrained", "--force", "--recipe", "classic"]
     assert main(args) == 130

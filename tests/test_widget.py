@@ -6,8 +6,8 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
-from jewelhelpers.predict import Predictor
-from jewelhelpers.widget import UploadApp
+from jewelhelpers.core.predictor import Predictor
+from jewelhelpers.course.widget import UploadApp
 
 
 def _upload(name: str, content: bytes) -> dict:
@@ -60,7 +60,7 @@ def test_on_upload_fills_the_results_box(app, value):
 
 
 def test_figure_overlays_grad_cam_on_the_photo(app, value):
-    from jewelhelpers.data import open_rgb
+    from jewelhelpers.core.images import open_rgb
     img = open_rgb(bytes(value[0]["content"]))
     fig = app.figure(img, app.predictor.predict(img, top_k=2))
     photo, cam, bars = fig.axes

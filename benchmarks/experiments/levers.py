@@ -3,7 +3,7 @@
 Prints in-domain (stratified 15% test split, seed 0) / myntra_fashion / western_lifestyle accuracy for each
 lever; probes are trained on the jewelry_photos training split only (plus synthetic images where named).
 Features are computed on first use and cached under --cache (about 12 minutes on 2 busy cores the first
-time, seconds afterwards); synthetic sets are drawn once with jewelhelpers.synth.make_synth.
+time, seconds afterwards); synthetic sets are drawn once with jewelhelpers.core.drawing.make_synth.
 
     nice -n 10 .venv/bin/python benchmarks/experiments/levers.py
 """
@@ -20,10 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shift_check import ARCH, CLASSES, DATA, load_sets, shift_val_mask  # noqa: E402
 
-from jewelhelpers.backbones import imagenet_model, norm_stats  # noqa: E402
-from jewelhelpers.data import read_items  # noqa: E402
-from jewelhelpers.probe import LinearProbe, extract_features, fit_probe  # noqa: E402
-from jewelhelpers.synth import make_synth  # noqa: E402
+from jewelhelpers.core.backbones import imagenet_model, norm_stats  # noqa: E402
+from jewelhelpers.core.images import read_items  # noqa: E402
+from jewelhelpers.core.probe import LinearProbe, extract_features, fit_probe  # noqa: E402
+from jewelhelpers.core.drawing import make_synth  # noqa: E402
 
 
 def main() -> None:

@@ -21,10 +21,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shift_check import ARCH, CLASSES, DATA, RECIPE, SIZE, load_sets  # noqa: E402
 
-from jewelhelpers.backbones import _body, imagenet_model, norm_stats  # noqa: E402
-from jewelhelpers.data import open_rgb, read_items  # noqa: E402
-from jewelhelpers.probe import center_view, fit_probe  # noqa: E402
-from jewelhelpers.synth import make_synth  # noqa: E402
+from jewelhelpers.core.backbones import _body, imagenet_model, norm_stats  # noqa: E402
+from jewelhelpers.core.images import open_rgb, read_items  # noqa: E402
+from jewelhelpers.core.forward import center_square  # noqa: E402
+from jewelhelpers.core.probe import fit_probe  # noqa: E402
+from jewelhelpers.core.drawing import make_synth  # noqa: E402
 
 SPLIT = 8  # body[:8] is frozen and cached; body[8:] = blocks[6], conv_head, bn2 is trained
 
@@ -38,7 +39,7 @@ def stage_inputs(body: nn.Sequential, paths, cache: Path, name: str) -> torch.Te
     out = []
     with torch.inference_mode():
         for i in range(0, len(paths), 64):
-            ims = [np.asarray(center_view(open_rgb(p), SIZE), dtype=np.float32) for p in paths[i:i + 64]]
+            ims = [np.asarray(center_square(open_rgb(p), SIZE), dtype=np.float32) for p in paths[i:i + 64]]
             x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2) / 255.0
             out.append(body[:SPLIT]((x - mean) / std).half())
     maps = torch.cat(out)

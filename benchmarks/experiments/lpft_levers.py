@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lpft_soup import BS, KeepLast, cached_maps, probabilities  # noqa: E402
 from shift_check import CLASSES, DATA, load_sets, shift_val_mask  # noqa: E402
 
-from jewelhelpers import lpft, synth, train  # noqa: E402
-from jewelhelpers.backbones import build_model  # noqa: E402
-from jewelhelpers.lpft import average_states, tune_last_stage  # noqa: E402
+from jewelhelpers.core import drawing as synth  # noqa: E402
+from jewelhelpers.recipes import lpft  # noqa: E402
+from jewelhelpers.core.backbones import build_model  # noqa: E402
+from jewelhelpers.recipes.lpft import average_states, tune_last_stage  # noqa: E402
 
 LEVERS = ("reference", "worn", "mixup", "cutmix", "smooth", "tta")
 SCORED = ("shift-val", "test", "myntra_fashion", "western_lifestyle")
@@ -42,19 +43,19 @@ SCORED = ("shift-val", "test", "myntra_fashion", "western_lifestyle")
 
 def with_lever(lever: str):
     """Patch the recipe's loss or fit for `lever`; returns a function that undoes it."""
-    fit_phase, loss = train.fit_phase, lpft.CrossEntropyLossFlat
+    fit_phase, loss = lpft.fit_phase, lpft.CrossEntropyLossFlat
     extra = {"mixup": lambda: MixUp(0.4), "cutmix": lambda: CutMix(1.0)}.get(lever)
     if extra:
         def fit_with(learn, *args, **kwargs):
             learn.cbs = learn.cbs.filter(lambda cb: not isinstance(cb, (MixUp, CutMix)))
             learn.add_cb(extra())
             return fit_phase(learn, *args, **kwargs)
-        train.fit_phase = fit_with
+        lpft.fit_phase = fit_with
     if lever == "smooth":
         lpft.CrossEntropyLossFlat = lambda weight: LabelSmoothingCrossEntropyFlat(weight=weight, eps=0.1)
 
     def undo() -> None:
-        train.fit_phase, lpft.CrossEntropyLossFlat = fit_phase, loss
+        lpft.fit_phase, lpft.CrossEntropyLossFlat = fit_phase, loss
     return undo
 
 

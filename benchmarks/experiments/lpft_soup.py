@@ -27,13 +27,13 @@ from fastai.torch_core import set_seed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shift_check import CLASSES, DATA, load_sets, shift_val_mask  # noqa: E402
 
-from jewelhelpers.backbones import build_model  # noqa: E402
-from jewelhelpers import lpft  # noqa: E402
-from jewelhelpers.lpft import (  # noqa: E402
+from jewelhelpers.core.backbones import build_model  # noqa: E402
+from jewelhelpers.recipes import lpft  # noqa: E402
+from jewelhelpers.recipes.lpft import (  # noqa: E402
     PROBE_C, TailModel, average_states, head_from_probe, stage_inputs, tune_last_stage)
-from jewelhelpers.probe import fit_probe  # noqa: E402
-from jewelhelpers.synth import synth_items  # noqa: E402
-from jewelhelpers.train import KeepBest  # noqa: E402
+from jewelhelpers.core.probe import fit_probe  # noqa: E402
+from jewelhelpers.core.drawing import synth_items  # noqa: E402
+from jewelhelpers.recipes.fitting import KeepBest  # noqa: E402
 
 ARCH, SIZE, PRESIZE, BS = "efficientnet_lite0", 224, 256, 32
 

@@ -18,10 +18,7 @@ import torch
 from torch import nn
 
 from .errors import JewelError
-from .profiles import weights_path
-
-LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # weights ship with pip packages
-ARCHS = ("resnet50", "resnet18", "resnet34", *LITES)
+from .settings import ARCHS, HEADS, LITES, weights_path
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 LITE_STATS = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
 RANDOM_INIT = "random initialisation (--no-pretrained): NOT pretrained, expect poor accuracy"
@@ -181,9 +178,6 @@ def _body(arch: str, model: nn.Module) -> nn.Sequential:
     return nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
 
 
-HEADS = ("fastai", "linear")
-
-
 def linear_head(n_features: int, n_out: int) -> nn.Sequential:
     """Average pooling and one linear layer: the head a linear probe fits exactly (the LP-FT recipe's head)."""
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(n_features, n_out))
@@ -210,11 +204,6 @@ def body_head_split(model: nn.Sequential) -> list:
     """fastai splitter: three parameter groups — early body, late body, head — for `slice(lo, hi)`."""
     from fastai.vision.all import L, params
     return L(model[0][:6], model[0][6:], model[1:]).map(params)
-
-
-def pooled_features(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """The body's feature map averaged over space: what a linear probe is trained on."""
-    return model[0](x).mean(dim=(2, 3))
 
 
 def resnet50_available(weights: str | Path | None = None) -> tuple[bool, str]:

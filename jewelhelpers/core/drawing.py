@@ -6,6 +6,8 @@ background) gives the class away; only the shape of the object does. About 30% o
 worn, drawn over fingers, a wrist, a neck or the side of a face in a range of skin tones: shops photograph
 jewelry on people, and a model trained only on pieces lying on a table takes skin for a class (RESULTS.md).
 
+`jewel synth` (`jobs.synth`) writes a set to a folder; LP-FT mixes a few drawn images into training.
+
 Taught in: 01_data_preparation.ipynb.
 """
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fastprogress.fastprogress import progress_bar
 from PIL import Image, ImageDraw, ImageFilter
 
 from .errors import JewelError
+from .images import read_items
+from .progress import progress as progress_steps
 
 CLASSES = ("bracelet", "earring", "necklace", "ring", "watch")
 MARKER = ".jewel-synth.json"
@@ -540,10 +543,10 @@ def make_synth(out: str | Path, per_class: int = 100, size: int = 128, seed: int
     params = {"classes": list(CLASSES), "per_class": per_class, "size": size, "seed": seed}
     _check_out(out, params)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(json.dumps({"generator": "jewelhelpers.synth", **params}, indent=1) + "\n",
+    (out / MARKER).write_text(json.dumps({"generator": "jewel synth", **params}, indent=1) + "\n",
                               encoding="utf-8")
     jobs = [(ci, i) for ci in range(len(CLASSES)) for i in range(per_class)]
-    for ci, i in progress_bar(jobs, leave=False) if progress else jobs:
+    for ci, i in progress_steps(jobs, "drawing", "images", enabled=progress):
         label = CLASSES[ci]
         (out / label).mkdir(exist_ok=True)
         draw_item(label, np.random.default_rng([seed, ci, i]), size).save(out / label / f"{label}_{i:04d}.png")
@@ -558,6 +561,5 @@ def synth_items(out: str | Path, classes: Sequence[str], per_class: int, size: i
     shared = [c for c in classes if c in CLASSES]
     if per_class < 1 or not shared:
         return pd.DataFrame(columns=["path", "label"])
-    from .data import read_items
     items = read_items(make_synth(out, per_class=per_class, size=size, seed=seed, progress=False))
     return items[items["label"].isin(shared)].reset_index(drop=True)

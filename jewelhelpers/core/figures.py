@@ -1,32 +1,54 @@
-"""Pictures of a dataset: class balance and a labelled montage.
+"""Figures, drawn one way: a constrained-layout matplotlib Figure that pyplot does not keep (a notebook shows it
+once, as the cell's value; a job saves it). Datasets, training curves, metrics, thresholds.
 
-Taught in: 01_data_preparation.ipynb.
+Taught in: 01_data_preparation.ipynb (balance, montage), 02 (curves), 03 (metrics), 04 (coverage).
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+import io
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from .data import open_rgb
+from .images import open_rgb
+from .metrics import N_BINS
 
 
-def plot_class_balance(counts: pd.Series, title: str = "Images per class") -> plt.Axes:
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A constrained-layout figure that pyplot does not keep: a notebook shows it once, as the cell's value."""
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(fig)
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    """A matplotlib Figure as PNG bytes (no pyplot, nothing left open)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def plot_class_balance(counts: pd.Series, title: str = "Images per class") -> Figure:
     """A seaborn bar plot of images per class, each bar labelled with its count and share."""
     import seaborn as sns
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = new_figure((6, 3))
+    ax = fig.subplots()
     sns.barplot(x=counts.index.astype(str), y=counts.values, hue=counts.index.astype(str), legend=False, ax=ax)
     total = counts.sum()
     for i, n in enumerate(counts.values):
         ax.annotate(f"{n} ({n / total:.0%})", (i, n), ha="center", va="bottom", fontsize=9)
     ax.set(title=title, xlabel="", ylabel="images", ylim=(0, counts.max() * 1.15))
-    fig.tight_layout()
-    return ax
+    return fig
 
 
-def show_montage(items: pd.DataFrame, per_class: int = 4, size: int = 96, seed: int = 0) -> plt.Figure:
+def show_montage(items: pd.DataFrame, per_class: int = 4, size: int = 96, seed: int = 0) -> Figure:
     """A grid of `per_class` random images of each class (rows), titled with their label."""
     labels = sorted(items["label"].unique())
-    fig, axes = plt.subplots(len(labels), per_class, figsize=(per_class * 1.6, len(labels) * 1.6), squeeze=False)
+    fig = new_figure((per_class * 1.6, len(labels) * 1.6))
+    axes = fig.subplots(len(labels), per_class, squeeze=False)
     for row, label in zip(axes, labels):
         chosen = items[items["label"] == label].sample(n=min(per_class, (items["label"] == label).sum()),
                                                        random_state=seed)
@@ -35,5 +57,82 @@ def show_montage(items: pd.DataFrame, per_class: int = 4, size: int = 96, seed: 
             if path is not None:
                 ax.imshow(open_rgb(path).resize((size, size)))
                 ax.set_title(label, fontsize=8)
-    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: pd.DataFrame, path: str | Path | None = None):
+    """Loss curves (train, valid) and metric curves (accuracy, macro F1) over all epochs, phases marked."""
+    fig = new_figure((10, 3.5))
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    x = np.arange(1, len(history) + 1)
+    for column, ax in (("train_loss", ax_loss), ("valid_loss", ax_loss), ("accuracy", ax_metric),
+                       ("f1_score", ax_metric)):
+        ax.plot(x, history[column], marker="o", label=column.replace("f1_score", "macro F1"))
+    for ax, title in ((ax_loss, "loss"), (ax_metric, "valid metrics")):
+        n_head = int((history["phase"] == "head").sum())
+        ax.axvline(n_head + 0.5, color="grey", linestyle=":", label="unfreeze")
+        ax.set(title=title, xlabel="epoch")
+        ax.legend()
+    if path:
+        fig.savefig(path, dpi=90)
+    return fig
+
+
+def plot_confusion(metrics: dict) -> Figure:
+    """Confusion matrix heatmaps: counts, and each row divided by its total (recall on the diagonal)."""
+    import seaborn as sns
+    cm = metrics["confusion_matrix"]
+    counts = np.array(cm["counts"])
+    shares = counts / counts.sum(1, keepdims=True)
+    fig = new_figure((11, 4.5))
+    for ax, values, fmt, title in zip(fig.subplots(1, 2), (counts, shares), ("d", ".2f"),
+                                      ("counts", "share of each true class")):
+        sns.heatmap(values, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax,
+                    xticklabels=cm["columns"], yticklabels=cm["rows"])
+        ax.set(xlabel="predicted", ylabel="truth", title=title)
+    return fig
+
+
+def plot_f1(metrics: dict) -> Figure:
+    """F1 per class as bars, each class named with its support (how many of its images were evaluated)."""
+    per_class = metrics["per_class"]
+    fig = new_figure((6, 0.5 * len(per_class) + 1.2))
+    ax = fig.subplots()
+    ax.barh([f"{c} (n={v['support']})" for c, v in per_class.items()], [v["f1"] for v in per_class.values()],
+            color="steelblue")
+    ax.axvline(metrics["macro_f1"], color="firebrick", ls="--", label=f"macro F1 {metrics['macro_f1']:.2f}")
+    ax.set(xlim=(0, 1), xlabel="F1", title="F1 per class")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_reliability(metrics: dict) -> Figure:
+    """Reliability diagram: accuracy against confidence per bin, before and after temperature scaling."""
+    fig = new_figure((5, 5))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfect calibration")
+    labels = {"raw": f"raw (ECE {metrics['ece']:.3f})",
+              "calibrated": f"T={metrics.get('temperature') or 1:.2f} (ECE {metrics.get('ece_calibrated') or 0:.3f})"}
+    for (name, bins), offset in zip(metrics["reliability"].items(), (-0.25, 0.25)):
+        used = [b for b in bins if b["count"]]
+        width = 1 / len(bins)
+        ax.bar([(b["lo"] + b["hi"]) / 2 + offset * width for b in used], [b["accuracy"] for b in used],
+               width=width / 2, alpha=0.8, label=labels[name])
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy",
+           title=f"Reliability ({N_BINS} bins)")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def plot_coverage(curve: pd.DataFrame, chosen: float | None = None) -> Figure:
+    """Coverage and error against the confidence threshold, with the chosen threshold marked."""
+    fig = new_figure((6, 3.5))
+    ax = fig.subplots()
+    ax.plot(curve["threshold"], curve["coverage"], label="coverage (answered)")
+    ax.plot(curve["threshold"], curve["error"], label="error among answered")
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", linestyle="--", label=f"threshold {chosen:.2f}")
+    ax.set(xlabel="confidence threshold", ylabel="share of images", ylim=(0, 1.02))
+    ax.legend()
     return fig

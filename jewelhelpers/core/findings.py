@@ -1,6 +1,7 @@
 """A read-only audit of a labelled image set: broken files, odd formats, duplicates and label conflicts.
 
-Nothing under DATA is ever written: each file is read once as bytes and decoded in memory.
+Nothing under DATA is ever written: each file is read once as bytes and decoded in memory. The split
+(`core.manifest`) groups duplicates with it; `jewel audit` (`jobs.audit`) prints and saves it.
 
 Taught in: 01_data_preparation.ipynb.
 """
@@ -10,7 +11,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import IMAGE_EXTS, MAX_PIXELS, open_rgb, read_items
 from .errors import JewelError
+from .images import IMAGE_EXTS, MAX_PIXELS, check_outside_data, open_rgb, read_items
+from .progress import progress as progress_steps
 
 TINY_SIDE = 64
 HUGE_PIXELS = 40_000_000
@@ -207,12 +209,8 @@ def audit(data: str | Path, near_dup_distance: int = 4, progress: bool = True, t
         raise JewelError(f"near_dup_distance must be between 0 and 64 bits, not {near_dup_distance}")
     data = Path(data).expanduser()
     items = read_items(data)
-    paths = items["path"].tolist()
-    if progress:
-        from fastprogress.fastprogress import progress_bar
-        paths = progress_bar(paths)
     records, hashes = [], []
-    for path in paths:
+    for path in progress_steps(items["path"].tolist(), "audit", "files", enabled=progress):
         record, file_hashes = _inspect(Path(path), tiny_side, huge_pixels)
         records.append(record)
         hashes.append(file_hashes)
@@ -223,17 +221,6 @@ def audit(data: str | Path, near_dup_distance: int = 4, progress: bool = True, t
     rows["findings"] = rows["findings"].map("; ".join)
     ignored = _ignored_files(data) if data.is_dir() else pd.DataFrame(columns=["path", "label", "format"])
     return AuditResult(data=data, rows=rows, ignored=ignored, near_dup_distance=near_dup_distance)
-
-
-def check_outside_data(out: str | Path, data: str | Path, paths: Iterable[str]) -> Path:
-    """`out`, resolved; JewelError when it lies in DATA (the folder, the CSV, or a folder holding its images)."""
-    out, data = Path(out).expanduser().resolve(), Path(data).expanduser().resolve()
-    roots = [data] if data.is_dir() else [data, *sorted({Path(p).parent for p in paths})]
-    inside = next((root for root in roots if out.is_relative_to(root)), None)
-    if inside is not None:
-        raise JewelError(f"refusing to write {out}: it is inside the data ({inside}), and nothing is ever "
-                         "written there; choose a path outside it, e.g. ./split.csv")
-    return out
 
 
 def _inspect(path: Path, tiny_side: int, huge_pixels: int) -> tuple[dict, tuple[int, int] | None]:

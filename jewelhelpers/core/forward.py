@@ -1,7 +1,9 @@
-"""Inference without fastai's pickle: the validation preprocessing of training, replayed in plain torch.
+"""The one forward pass: validation preprocessing replayed in plain torch, logits and pooled features of images.
 
-The training DataLoaders (`data.make_dls`) show the model, at validation time: `Resize(presize)` in crop
-mode (the largest centred square, resized to presize x presize with PIL bilinear), then the batch crop
+Every place that scores images (evaluate, predict, the probe, LP-FT's cached maps, the baseline) goes through
+here, so they all see an image the same way. The training DataLoaders (`recipes.dls.make_dls`) show the model,
+at validation time: `Resize(presize)` in crop mode (the largest centred square, resized to presize x presize
+with PIL bilinear), then the batch crop
 (`RandomResizedCropGPU`, which on validation keeps the whole square) resampled to size x size (bilinear,
 `align_corners=True`), scaled to [0, 1] and normalised with the backbone's mean/std. `preprocess` does
 exactly that, so a model loaded with `runs.load_model` sees what it saw during validation.
@@ -15,14 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
-from .data import open_rgb
 from .errors import JewelError
+from .images import open_rgb
+from .progress import progress as progress_steps
 
-__all__ = ["preprocess", "center_square", "tta_views", "logits_of", "batch_logits", "BatchLogits", "probabilities"]
+__all__ = ["preprocess", "center_square", "image_tensor", "tta_views", "logits_of", "batch_logits", "BatchLogits",
+           "probabilities", "RunLogits", "run_logits", "pooled", "PooledBody"]
 
 ImageInput = str | Path | bytes | Image.Image
 TTA_ZOOM = 1.15  # the TTA view "slightly larger crop": zoom in by 15% around the centre
@@ -36,19 +42,23 @@ def center_square(img: Image.Image, presize: int) -> Image.Image:
     return img.crop((left, top, left + side, top + side)).resize((presize, presize), Image.BILINEAR)
 
 
+def image_tensor(square: Image.Image, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """A square RGB image -> 3 x size x size, resized (bilinear, align_corners) when needed, scaled and normalised."""
+    x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    if size != square.width:
+        x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=True)[0]
+    mean_t = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+    std_t = torch.tensor(std, dtype=torch.float32)[:, None, None]
+    return (x - mean_t) / std_t
+
+
 def preprocess(img: ImageInput, meta: dict) -> torch.Tensor:
     """One image (path, bytes or PIL) -> a normalised 3 x size x size float tensor, as in validation.
 
     `meta` is a run's meta.json (uses presize, size, mean, std). Raises JewelError for an unreadable file.
     """
     square = center_square(open_rgb(img), int(meta["presize"]))
-    x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    size = int(meta["size"])
-    if size != square.width:
-        x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=True)[0]
-    mean = torch.tensor(meta["mean"], dtype=torch.float32)[:, None, None]
-    std = torch.tensor(meta["std"], dtype=torch.float32)[:, None, None]
-    return (x - mean) / std
+    return image_tensor(square, int(meta["size"]), meta["mean"], meta["std"])
 
 
 def tta_views(x: torch.Tensor) -> list[torch.Tensor]:
@@ -81,10 +91,9 @@ class BatchLogits:
 def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict, batch_size: int = 32,
                  tta: bool = False, progress: bool = True) -> BatchLogits:
     """Logits for many images, `batch_size` at a time; unreadable files are skipped and reported, never fatal."""
-    from fastprogress.fastprogress import progress_bar
     starts = range(0, len(items), batch_size)
     rows, ok, errors = [], [], {}
-    for start in progress_bar(starts, leave=False) if progress and len(starts) > 1 else starts:
+    for start in progress_steps(starts, "forward pass", "batches", enabled=progress and len(starts) > 1):
         tensors = []
         for i in range(start, min(start + batch_size, len(items))):
             try:
@@ -101,3 +110,39 @@ def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict
 def probabilities(logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
     """Softmax of `logits / temperature` (the run's calibrated temperature from meta.json, or 1)."""
     return torch.softmax(logits.float() / (temperature or 1.0), dim=-1)
+
+
+@dataclass
+class RunLogits:
+    """Logits of the readable images, their true class indices, the rows kept, and the unreadable files."""
+
+    logits: torch.Tensor
+    y: np.ndarray
+    items: pd.DataFrame
+    unreadable: list[dict]
+
+
+def run_logits(model: nn.Module, meta: dict, items: pd.DataFrame, tta: bool = False,
+               progress: bool = True) -> RunLogits:
+    """Outputs of `model` for `items` (path, label of a known class); unreadable files are listed with their reason."""
+    paths = list(items["path"])
+    out = batch_logits(model, paths, meta, tta=tta, progress=progress)
+    kept = items.iloc[out.ok].reset_index(drop=True)
+    y = kept["label"].map({c: i for i, c in enumerate(meta["classes"])}).to_numpy(dtype=int)
+    return RunLogits(out.logits, y, kept, [{"path": paths[i], "reason": r} for i, r in out.errors.items()])
+
+
+def pooled(body: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The body's feature map averaged over space: the vector a linear probe is fitted on."""
+    return body(x).mean(dim=(2, 3))
+
+
+class PooledBody(nn.Module):
+    """A body followed by global average pooling, in eval mode: image batch -> feature vectors."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pooled(self.body, x)

@@ -1,4 +1,4 @@
-"""Reading a user's images safely, and building fastai DataLoaders from a split manifest.
+"""Reading a user's images safely: listing an ImageFolder or a CSV, decoding as RGB, and never writing into DATA.
 
 Taught in: 01_data_preparation.ipynb.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,6 @@ from .errors import JewelError
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb threshold: larger images are refused
-SPLITS = ("train", "valid", "test")
 
 
 def list_images(root: Path) -> list[Path]:
@@ -110,78 +110,15 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """A split manifest written by `jewel split` (columns path, label, split, group)."""
-    path = Path(path)
-    if not path.is_file():
-        raise JewelError(f"manifest not found: {path} (make one with: jewel split DATA --out split.csv)")
-    df = pd.read_csv(path)
-    missing = {"path", "label", "split"} - set(df.columns)
-    if missing:
-        raise JewelError(f"{path} is not a split manifest: missing column(s) {', '.join(sorted(missing))}")
-    return df
+def check_outside_data(out: str | Path, data: str | Path, paths: Iterable[str] = ()) -> Path:
+    """`out`, resolved; JewelError when it lies in DATA (the folder, the CSV, or a folder holding its images).
 
-
-# ---- fastai DataLoaders -------------------------------------------------------------------------------
-
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)  # noise from fastai's import
-
-from fastai.vision.all import (  # noqa: E402  (fastai import is slow; keep the light helpers above it)
-    CategoryBlock, ColReader, DataBlock, ImageBlock, Normalize, PILImage, Resize, aug_transforms,
-)
-
-
-class JewelImage(PILImage):
-    """A fastai image that is always opened with `open_rgb` (RGB, EXIF orientation applied)."""
-
-    @classmethod
-    def create(cls, fn, **kwargs):
-        if isinstance(fn, (str, Path, bytes, Image.Image)):
-            return cls(open_rgb(fn))
-        return super().create(fn, **kwargs)
-
-
-def is_valid(row) -> bool:
-    """fastai splitter helper: the manifest row belongs to the validation split."""
-    return row["split"] == "valid"
-
-
-def jewel_augs(size: int, strength: str = "default") -> list:
-    """The batch augmentations: random crop to `size` plus flips, rotation, zoom, warp and lighting.
-
-    `strength="strong"` widens zoom-out, lighting and warp (for photos from other shops).
+    Call it before creating anything at `out`: nothing is ever written, moved or deleted under DATA.
     """
-    if strength == "none":
-        return []
-    if strength == "strong":
-        return aug_transforms(size=size, min_scale=0.5, max_rotate=25, max_zoom=1.3, max_lighting=0.4,
-                              max_warp=0.3, p_affine=0.9, pad_mode="border")
-    return aug_transforms(size=size, min_scale=0.75, max_rotate=15, max_lighting=0.3, max_warp=0.2)
-
-
-def make_dls(manifest: pd.DataFrame, size: int, presize: int, bs: int, mean, std,
-             balanced: bool = False, aug: str = "default", num_workers: int | None = None, seed: int = 0):
-    """fastai DataLoaders over the train and valid rows of a split manifest.
-
-    Presizing: each item is resized to `presize`, then each batch is randomly cropped to `size` and
-    augmented on the batch. `mean`/`std` are the backbone's normalisation. `balanced=True` samples
-    training images with weights 1/(class count) so every class is seen equally often.
-    """
-    from fastai.vision.all import ColSplitter, set_seed
-    set_seed(seed, reproducible=True)
-    df = manifest[manifest["split"].isin(["train", "valid"])].reset_index(drop=True)
-    if (df["split"] == "valid").sum() == 0 or (df["split"] == "train").sum() == 0:
-        raise JewelError("the manifest needs both train and valid rows (make one with: jewel split DATA --out split.csv)")
-    df = df.assign(is_valid=df["split"] == "valid")
-    block = DataBlock(
-        blocks=(ImageBlock(cls=JewelImage), CategoryBlock(vocab=sorted(manifest["label"].unique()))),
-        get_x=ColReader("path"), get_y=ColReader("label"), splitter=ColSplitter("is_valid"),
-        item_tfms=Resize(presize), batch_tfms=[*jewel_augs(size, aug), Normalize.from_stats(mean, std)])
-    if num_workers is None:
-        import torch
-        num_workers = (os.cpu_count() or 1) if torch.cuda.is_available() else 0
-    if balanced:
-        counts = df.loc[~df["is_valid"], "label"].value_counts()
-        weights = (1.0 / df["label"].map(counts)).to_numpy()
-        return block.weighted_dataloaders(df, wgts=weights, bs=bs, num_workers=num_workers)
-    return block.dataloaders(df, bs=bs, num_workers=num_workers)
+    out, data = Path(out).expanduser().resolve(), Path(data).expanduser().resolve()
+    roots = [data] if data.is_dir() else [data, *sorted({Path(p).parent for p in paths})]
+    inside = next((root for root in roots if out.is_relative_to(root)), None)
+    if inside is not None:
+        raise JewelError(f"refusing to write {out}: it is inside the data ({inside}), and nothing is ever "
+                         "written there; choose a path outside it, e.g. ./split.csv")
+    return out

@@ -13,17 +13,10 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from .inference import preprocess
+from .figures import new_figure
+from .forward import preprocess
 
-__all__ = ["new_figure", "grad_cam", "model_view", "top_losses", "pick_right_wrong", "plot_gallery", "plot_grad_cam"]
-
-
-def new_figure(figsize: tuple[float, float]) -> Figure:
-    """A constrained-layout figure that pyplot does not keep: a notebook shows it once, as the cell's value."""
-    import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=figsize, layout="constrained")
-    plt.close(fig)
-    return fig
+__all__ = ["grad_cam", "model_view", "top_losses", "pick_right_wrong", "plot_gallery", "plot_grad_cam"]
 
 
 def grad_cam(model: torch.nn.Sequential, x: torch.Tensor, target: int | Sequence[int] | None = None) -> torch.Tensor:

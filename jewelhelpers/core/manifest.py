@@ -1,4 +1,6 @@
-"""A stratified train/valid/test split, written as a manifest CSV, that keeps duplicates inside one split.
+"""The split manifest: a stratified train/valid/test split that keeps duplicates inside one split, as a CSV.
+
+`jewel split` writes one; `jewel train` writes one into RUN_DIR (`split.csv`); every later step reads it back.
 
 Taught in: 01_data_preparation.ipynb.
 """
@@ -11,14 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .audit import AuditResult, audit, check_outside_data
-from .data import SPLITS
 from .errors import JewelError
+from .findings import AuditResult, audit
+from .images import check_outside_data
+from .settings import TEST, VALID
+
+SPLITS = ("train", "valid", "test")
+MANIFEST = "split.csv"  # its name inside a RUN_DIR
 
 log = logging.getLogger(__name__)
 
 
-def make_split(data: str | Path, valid: float = 0.15, test: float = 0.15, seed: int = 0,
+def make_split(data: str | Path, valid: float = VALID, test: float = TEST, seed: int = 0,
                audit_result: AuditResult | None = None, max_per_class: int | None = None,
                progress: bool = True) -> pd.DataFrame:
     """The split manifest of DATA: columns path (absolute), label, split, group; sorted by path.
@@ -66,6 +72,27 @@ def write_manifest(df: pd.DataFrame, out: str | Path, data: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     return out
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """A split manifest written by `jewel split` (columns path, label, split, group)."""
+    path = Path(path)
+    if not path.is_file():
+        raise JewelError(f"manifest not found: {path} (make one with: jewel split DATA --out split.csv)")
+    df = pd.read_csv(path)
+    missing = {"path", "label", "split"} - set(df.columns)
+    if missing:
+        raise JewelError(f"{path} is not a split manifest: missing column(s) {', '.join(sorted(missing))}")
+    return df
+
+
+def manifest_split(run_dir: str | Path, meta: dict, split: str) -> pd.DataFrame:
+    """The rows of a run's manifest in `split` (train / valid / test), with absolute paths."""
+    df = read_manifest(Path(run_dir) / meta.get("manifest", MANIFEST))
+    root = Path(meta.get("data", "."))
+    root = root.parent if root.suffix.lower() == ".csv" else root
+    df["path"] = [p if Path(p).is_absolute() else str(root / p) for p in df["path"]]
+    return df[df["split"] == split].reset_index(drop=True)
 
 
 def _groups(usable: pd.DataFrame, root: Path, seed: int) -> pd.DataFrame:

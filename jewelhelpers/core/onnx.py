@@ -11,7 +11,7 @@ BatchNorm1d layers do not quantise per channel. Dynamic quantisation (`quantize_
 rejected: it helps MatMul/Gemm, but its ConvInteger kernels ran a ResNet50 at 1.2 images/s against 7.0 for
 float32 ONNX and 3.6 for eager PyTorch (batch 32, 224 px, 2 CPU cores), while static QDQ runs the convolutions
 as int8 and was about 3x faster than float32 ONNX (benchmarks/inference_speed.py measures speed and accuracy
-side by side).
+side by side). `jewel export` (`jobs.export`) is the verb; `core.predictor` exports on first use.
 
 Taught in: 04_inference_and_deployment.ipynb.
 """
@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from .errors import JewelError
+from .forward import preprocess
+from .manifest import manifest_split
 from .runs import WEIGHTS, load_model, read_meta, update_meta
 
 ONNX_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
@@ -101,8 +103,6 @@ def write_onnx(model: torch.nn.Module, size: int, path: str | Path) -> Path:
 
 def calibration_batches(run_dir: str | Path, meta: dict, n: int = N_CALIBRATION, batch_size: int = 8) -> list[np.ndarray]:
     """Preprocessed images of the run's train split (up to `n`, every class represented) to calibrate int8 ranges."""
-    from .evaluate import manifest_split
-    from .inference import preprocess
     train = manifest_split(run_dir, meta, "train")
     picked = train.sample(frac=1.0, random_state=0).assign(
         turn=lambda d: d.groupby("label").cumcount()).sort_values("turn", kind="stable")

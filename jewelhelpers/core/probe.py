@@ -20,16 +20,14 @@ import torch
 from PIL import Image, ImageFilter, ImageOps
 from torch import nn
 
-from .data import open_rgb
+from .backbones import _body, imagenet_model
 from .errors import JewelError
+from .forward import center_square, image_tensor, pooled
+from .images import open_rgb
+from .progress import progress as progress_steps
 
 
-# ---- preprocessing ---------------------------------------------------------------------------------------
-
-def center_view(im: Image.Image, size: int) -> Image.Image:
-    """The plain view: shorter side resized to `size`, then the centre `size` x `size` crop."""
-    return ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)
-
+# ---- augmented views ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ShiftAug:
@@ -103,7 +101,6 @@ def _jitter(im: Image.Image, rng: random.Random, amount: float) -> Image.Image:
 def _body_and_key(model_or_arch: str | nn.Module) -> tuple[nn.Module, str]:
     """The feature body and a string identifying its weights (for the cache key)."""
     if isinstance(model_or_arch, str):
-        from .backbones import _body, imagenet_model
         full, _ = imagenet_model(model_or_arch)
         return _body(model_or_arch, full).eval(), f"imagenet:{model_or_arch}"
     body = model_or_arch[0] if isinstance(model_or_arch, nn.Sequential) and len(model_or_arch) == 2 else model_or_arch
@@ -125,7 +122,7 @@ def extract_features(model_or_arch: str | nn.Module, paths: Sequence[str | Path]
     """Pooled body features of every image: an array (n_images, views, n_features), float32.
 
     `model_or_arch` is an arch name (its ImageNet body) or a `Sequential(body, head)` from `build_model`.
-    View 0 is the plain centre crop; view k >= 1 is `aug(image, size, rng)` with `rng` seeded by the
+    View 0 is the evaluation view (`forward.center_square` at `size`, as `preprocess` with presize = size); view k >= 1 is `aug(image, size, rng)` with `rng` seeded by the
     file's md5 and k, so a view is the same on every call. With `cache_dir`, each view's features are
     stored as `<cache_dir>/<settings hash>/<file md5>_<k>.npy` and reused (also by calls with more views).
     """
@@ -135,7 +132,7 @@ def extract_features(model_or_arch: str | nn.Module, paths: Sequence[str | Path]
     aug_key = aug.key() if hasattr(aug, "key") else repr(aug)
     folders: list[Path | None] = [None, None]
     if cache_dir:
-        for k, setting in enumerate(([model_key, size, list(mean), list(std)],
+        for k, setting in enumerate(([model_key, size, list(mean), list(std), "center_square"],
                                      [model_key, size, list(mean), list(std), aug_key])):
             text = json.dumps(setting)
             folders[k] = Path(cache_dir) / hashlib.md5(text.encode()).hexdigest()[:16]
@@ -156,21 +153,16 @@ def extract_features(model_or_arch: str | nn.Module, paths: Sequence[str | Path]
                 found[i, v] = np.load(f)
             else:
                 todo.append((i, v))
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
     steps = range(0, len(todo), batch_size)
-    if progress and todo:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc=f"features {size}px", unit="batch")
     with torch.inference_mode():
-        for start in steps:
+        for start in progress_steps(steps, f"features {size}px", "batches", enabled=progress and bool(todo)):
             chunk = todo[start:start + batch_size]
             ims, opened = [], {}
             for i, v in chunk:
                 im = opened.setdefault(i, open_rgb(paths[i]))
-                ims.append(center_view(im, size) if v == 0 else aug(im, size, random.Random(f"{md5s[i]}:{v}")))
-            x = torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) for im in ims])).permute(0, 3, 1, 2)
-            feats = body((x / 255.0 - m) / s).mean(dim=(2, 3)).numpy().astype(np.float32)
+                ims.append(center_square(im, size) if v == 0 else aug(im, size, random.Random(f"{md5s[i]}:{v}")))
+            x = torch.stack([image_tensor(im, size, mean, std) for im in ims])
+            feats = pooled(body, x).numpy().astype(np.float32)
             for (i, v), f in zip(chunk, feats):
                 found[i, v] = f
                 if cache_file(i, v) is not None:

@@ -2,7 +2,7 @@
 
 Files: `split.csv` (manifest), `meta.json` (what is needed to rebuild and preprocess), `model.pth`
 (a state_dict, loadable with `weights_only=True`), `export.pkl` (fastai's pickle, trusted use only),
-`history.csv` and curve plots, `metrics.json` (test split).
+`history.csv` and curve plots, `metrics.json` (the test split, as `jewel evaluate` writes it), `baseline.csv`.
 
 Taught in: 02_transfer_learning_resnet50.ipynb.
 """
@@ -15,15 +15,25 @@ from pathlib import Path
 
 import torch
 
+from .backbones import Backbone, build_model
 from .errors import JewelError
+from .images import check_outside_data
+from .manifest import MANIFEST
+from .settings import Profile
 
-META, WEIGHTS, EXPORT, MANIFEST, METRICS, HISTORY = (
-    "meta.json", "model.pth", "export.pkl", "split.csv", "metrics.json", "history.csv")
+META, WEIGHTS, EXPORT, METRICS, HISTORY, BASELINE = (
+    "meta.json", "model.pth", "export.pkl", "metrics.json", "history.csv", "baseline.csv")
+PLOTS = {"head": "lr_find_head.png", "body": "lr_find_unfrozen.png", "curves": "curves.png"}
 
 
-def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
-    """Create RUN_DIR; refuse a non-empty one unless `force` and it holds an earlier run (then it is emptied)."""
+def prepare_run_dir(out: str | Path, force: bool = False, data: str | Path | None = None) -> Path:
+    """Create RUN_DIR; refuse a non-empty one unless `force` and it holds an earlier run (then it is emptied).
+
+    With `data`, an `out` inside DATA is refused before anything is created.
+    """
     out = Path(out).expanduser()
+    if data is not None:
+        check_outside_data(out, data)
     if out.exists() and not out.is_dir():
         raise JewelError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -66,9 +76,14 @@ def save_weights(run_dir: str | Path, model: torch.nn.Module) -> Path:
     return path
 
 
+def model_meta(classes: list[str], backbone: Backbone, profile: Profile) -> dict:
+    """What preprocessing and scoring need to know of a model (the subset of a run's meta.json)."""
+    return {"classes": classes, "size": profile.size, "presize": profile.presize, "mean": backbone.mean,
+            "std": backbone.std}
+
+
 def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild the run's model from `meta.json` + `model.pth` without executing any pickle; eval mode."""
-    from .backbones import build_model
     meta = read_meta(run_dir)
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
@@ -80,8 +95,6 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
 
 def versions() -> dict:
     """Versions of what shaped a run, for `meta.json`."""
-    import fastai
-    import torchvision
-    from . import __version__
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "fastai": fastai.__version__, "jewelhelpers": __version__}
+    from importlib.metadata import version
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": version("torchvision"),
+            "fastai": version("fastai"), "jewelhelpers": version("jewelhelpers")}

@@ -1,4 +1,13 @@
-"""Settings in one place: the smoke / quick / full profiles and the JEWEL_* environment variables.
+"""Settings in one place: the smoke / quick / full profiles, every JEWEL_* variable, and the choices the CLI offers.
+
+Light on purpose (no torch, no fastai): `jewel --help` and every other module read their constants here.
+
+Environment variables:
+- `JEWEL_PROFILE`: smoke | quick | full (default quick).
+- `JEWEL_DATA`: real photos (an ImageFolder or a CSV of file,label) to use instead of the synthetic set.
+- `JEWEL_EXTERNAL_DATA`: other shops' folders, separated by ':' (scored beside the probe, never trained on).
+- `JEWEL_WEIGHTS`: a local ResNet ImageNet weights file, for machines that cannot download it.
+- `JEWEL_RUN`: the run folder notebooks 03 and 04 evaluate (default: notebook 02's run).
 
 Taught in: 01_data_preparation.ipynb (the setup cell).
 """
@@ -12,6 +21,15 @@ from .errors import JewelError
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 RECIPES = ("lpft", "classic")
+LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # weights ship with pip packages
+ARCHS = ("resnet50", "resnet18", "resnet34", *LITES)
+ARCH_CHOICES = ("auto", *ARCHS)  # auto: resnet50 when its weights can be had, else efficientnet_lite0
+HEADS = ("fastai", "linear")
+ENGINES = ("torch", "onnx", "onnx-int8")
+EXPORT_FORMATS = ("onnx", "onnx-int8")
+OUTPUT_FORMATS = ("csv", "json")
+MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
+VALID, TEST = 0.15, 0.15  # split fractions of `jewel split` and `jewel train` (the rest trains)
 
 
 @dataclass(frozen=True)
@@ -29,7 +47,7 @@ class Profile:
     epochs: int  # epochs after unfreezing (classic: the whole body; lpft: the last stage)
     arch: str  # default backbone ("auto": resnet50 when its weights can be had, else efficientnet_lite0)
     pretrained: bool
-    recipe: str = "lpft"  # lpft: probe, then the last stage (train.py, lpft.py); classic: fastbook's recipe
+    recipe: str = "lpft"  # lpft: probe, then the last stage (recipes/lpft.py); classic: fastbook's (recipes/classic.py)
     lr: float | None = None  # lpft fine-tuning rate (None: lr_find)
     synth_mix: int = 0  # lpft: drawn images per class added to the training photos
     soup: int = 1  # lpft: fine-tunings from the same probe whose weights are averaged
@@ -61,10 +79,21 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     return profile
 
 
+def profile_for(profile: str | None, size: int | None = None, **overrides) -> Profile:
+    """The named profile with the caller's settings; a new `size` keeps the profile's presize ratio."""
+    base = get_profile(profile)
+    presize = round(size * base.presize / base.size) if size else None
+    return get_profile(base.name, size=size, presize=presize, **overrides)
+
+
+def _path_var(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
+
+
 def data_dir() -> Path | None:
     """`$JEWEL_DATA` as a Path (real photos to use instead of the synthetic set), or None."""
-    value = os.environ.get("JEWEL_DATA")
-    return Path(value).expanduser() if value else None
+    return _path_var("JEWEL_DATA")
 
 
 def external_dirs() -> list[Path]:
@@ -75,5 +104,9 @@ def external_dirs() -> list[Path]:
 
 def weights_path() -> Path | None:
     """`$JEWEL_WEIGHTS`: a local ResNet weights file to use when the download cannot be made."""
-    value = os.environ.get("JEWEL_WEIGHTS")
-    return Path(value).expanduser() if value else None
+    return _path_var("JEWEL_WEIGHTS")
+
+
+def run_dir_var() -> Path | None:
+    """`$JEWEL_RUN`: the run folder a notebook evaluates instead of notebook 02's."""
+    return _path_var("JEWEL_RUN")

@@ -1,4 +1,4 @@
-"""The notebooks' one setup cell: seeds, profile, and where the data comes from.
+"""The notebooks' one setup cell: seeds, profile, where the data comes from, and which run to evaluate.
 
 Taught in: 01_data_preparation.ipynb (and the setup cell of every notebook).
 """
@@ -7,13 +7,17 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .errors import JewelError
-from .profiles import Profile, data_dir, get_profile
+from ..core.drawing import make_synth
+from ..core.errors import JewelError
+from ..core.runs import WEIGHTS, read_meta
+from ..core.settings import Profile, data_dir, external_dirs, get_profile, run_dir_var
+from ..jobs.train import train
+from ..recipes.fitting import seed_everything
 
 
 def project_root() -> Path:
     """The jewel-vision checkout (the folder holding pyproject.toml), found from the working directory."""
-    for folder in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]]:
+    for folder in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]:
         if (folder / "pyproject.toml").is_file() and (folder / "jewelhelpers").is_dir():
             return folder
     raise JewelError("cannot find the jewel-vision project folder: start Jupyter inside the checkout")
@@ -26,17 +30,15 @@ def course_data(profile: Profile) -> Path:
         if not real.exists():
             raise JewelError(f"STOP: JEWEL_DATA={real} does not exist. Fix the path or unset it to use the synthetic set.")
         return real
-    from .synth import make_synth
     return make_synth(project_root() / "data" / f"synth-{profile.name}", per_class=profile.synth_per_class,
                       size=profile.synth_size, seed=0, progress=False)
 
 
 def setup_notebook(seed: int = 0) -> tuple[Profile, Path]:
     """Seed everything, pick the profile (`$JEWEL_PROFILE`, default quick) and the data; say what was chosen."""
-    from fastai.vision.all import set_seed
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    set_seed(seed, reproducible=True)
+    seed_everything(seed)
     profile = get_profile()
     data = course_data(profile)
     source = "real photos from JEWEL_DATA" if data_dir() else "the synthetic set (set JEWEL_DATA for real photos)"
@@ -47,7 +49,18 @@ def setup_notebook(seed: int = 0) -> tuple[Profile, Path]:
 
 def other_shops(profile: Profile) -> list[Path]:
     """Other shops' folders from `$JEWEL_EXTERNAL_DATA`; without them, a drawn stand-in "shop" (another seed)."""
-    from .profiles import external_dirs
-    from .synth import make_synth
     return external_dirs() or [make_synth(project_root() / "data" / f"synth-othershop-{profile.name}", per_class=6,
                                           size=profile.synth_size, seed=1, progress=False)]
+
+
+def run_to_evaluate(data: str | Path, profile: str) -> Path:
+    """The run a notebook evaluates: `$JEWEL_RUN` if set, else runs/<profile>-<DATA name>, trained once on DATA."""
+    run_dir = run_dir_var()
+    if run_dir is not None:
+        read_meta(run_dir)
+        return run_dir
+    data = Path(data).expanduser().resolve()
+    run_dir = project_root() / "runs" / f"{profile}-{data.stem}"
+    if not (run_dir / WEIGHTS).is_file() or read_meta(run_dir).get("data") != str(data):
+        train(data, run_dir, profile=profile, force=True)
+    return run_dir

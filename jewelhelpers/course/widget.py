@@ -9,7 +9,6 @@ Taught in: 04_inference_and_deployment.ipynb.
 from __future__ import annotations
 
 import html
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +17,12 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .data import open_rgb
-from .errors import JewelError
-from .inference import preprocess
-from .interpret import grad_cam, model_view
-from .predict import Prediction, Predictor
+from ..core.errors import JewelError
+from ..core.figures import figure_png, new_figure
+from ..core.forward import preprocess
+from ..core.images import open_rgb
+from ..core.interpret import grad_cam, model_view
+from ..core.predictor import Prediction, Predictor
 
 
 @dataclass
@@ -80,7 +80,7 @@ class UploadApp:
     def figure(self, img: Image.Image, pred: Prediction) -> Figure:
         """The photo as the model sees it, its Grad-CAM for the best guess, and the top-k probabilities."""
         view = model_view(img, self.predictor.meta)
-        fig = Figure(figsize=(9, 2.8), layout="constrained")
+        fig = new_figure((9, 2.8))
         ax_img, ax_cam, ax_bar = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.4]})
         ax_img.imshow(view)
         ax_img.set_title(f"{pred.label}" + (f" (best guess {pred.best_guess})" if pred.label != pred.best_guess else ""),
@@ -103,8 +103,3 @@ class UploadApp:
         return fig
 
 
-def figure_png(fig: Figure) -> bytes:
-    """A matplotlib Figure as PNG bytes (no pyplot, nothing left open)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()

@@ -1,10 +1,7 @@
-"""Predicting with a trained run: a `Predictor` that loads safely, and `jewel predict` over files and folders.
+"""`jewel predict`: classify image files and folders with a trained run, one row per file, in CSV or JSON.
 
-Loading never executes a pickle: the model is rebuilt from `meta.json` and its `model.pth` state_dict is read
-with `torch.load(weights_only=True)` on the CPU, whatever device trained it. fastai's `export.pkl` is a
-pickle, and unpickling can run any code the file's author wrote, so `Predictor.from_export` needs
-`trusted=True`. Engines: eager PyTorch (`torch`), or the exported ONNX model (`onnx`, `onnx-int8`) run by
-onnxruntime, exported on first use.
+Files are only read, never written; an unreadable file gets a row with its `error`, never a traceback. The
+model is `core.predictor.Predictor` (no pickle executed), with the torch or an ONNX engine.
 
 Taught in: 04_inference_and_deployment.ipynb.
 """
@@ -12,174 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from matplotlib.figure import Figure
-from torch import nn
 
-from .data import list_images
-from .errors import JewelError
-from .inference import ImageInput, batch_logits, probabilities
-from .runs import EXPORT, read_meta
+from ..core.errors import JewelError
+from ..core.images import list_images
+from ..core.predictor import COLUMNS, Predictor
+from ..core.progress import progress as progress_steps
 
-ENGINES = ("torch", "onnx", "onnx-int8")
-UNKNOWN = "unknown"
-COLUMNS = ["path", "label", "probability", "top_k", "best_guess", "error"]
-
-
-@dataclass
-class Prediction:
-    """One image's answer: `label` is the best class, or `unknown` when its probability is below the threshold.
-
-    `best_guess` is always the most probable class; `top_k` lists (class, probability), most probable first.
-    """
-
-    label: str
-    probability: float
-    best_guess: str
-    top_k: list[tuple[str, float]]
-
-
-class OnnxModule(nn.Module):
-    """An onnxruntime session behind `nn.Module`'s call, so batching and TTA treat it like the torch model.
-
-    It holds one empty parameter only so that code asking a model for its device finds the CPU.
-    """
-
-    def __init__(self, path: str | Path):
-        super().__init__()
-        import onnxruntime as ort
-        self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.detach().cpu().contiguous().numpy().astype(np.float32, copy=False)
-        return torch.from_numpy(self.session.run(None, {self.input_name: x})[0])
-
-
-class Predictor:
-    """A trained run ready to classify photos on the CPU: `predict` one image, `predict_batch` many.
-
-    Make one with `Predictor.from_run(run_dir)` (no pickle executed) or, for fastai's own file,
-    `Predictor.from_export(run_dir, trusted=True)`. Probabilities use the run's calibrated temperature
-    from meta.json when evaluation stored one.
-
-    Taught in: 04_inference_and_deployment.ipynb.
-    """
-
-    def __init__(self, model: nn.Module, meta: dict, engine: str = "torch", run_dir: str | Path | None = None):
-        self.model, self.meta, self.engine = model.eval(), meta, engine
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-
-    @classmethod
-    def from_run(cls, run_dir: str | Path, engine: str = "torch") -> Predictor:
-        """Load RUN_DIR's portable format (meta.json + model.pth, `weights_only=True`): no pickle is executed.
-
-        `engine="onnx"` or `"onnx-int8"` runs the exported ONNX model with onnxruntime, exporting it first
-        when RUN_DIR has none (or an older one than model.pth).
-        """
-        from .runs import load_model
-        if engine not in ENGINES:
-            raise JewelError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
-        if engine == "torch":
-            model, meta = load_model(run_dir, "cpu")
-            return cls(model, meta, engine, run_dir)
-        from .export import onnx_file
-        path = onnx_file(run_dir, quantize=engine == "onnx-int8")
-        return cls(OnnxModule(path), read_meta(run_dir), engine, run_dir)
-
-    @classmethod
-    def from_export(cls, run_dir: str | Path, trusted: bool = False) -> Predictor:
-        """Load fastai's `export.pkl` from RUN_DIR; only with `trusted=True`.
-
-        A pickle is a program: unpickling can run any code its author put in it, so only load files you made
-        yourself or got from someone you trust. `from_run` reads the same model without that risk.
-        """
-        path = Path(run_dir) / EXPORT
-        if not trusted:
-            raise JewelError(f"refusing to unpickle {path}: a pickle can run arbitrary code when loaded. Use "
-                             "Predictor.from_run(run_dir) (weights only, safe), or pass trusted=True if you "
-                             "made this file yourself or trust who did")
-        meta = read_meta(run_dir)
-        if not path.is_file():
-            raise JewelError(f"{run_dir} has no {EXPORT}; use Predictor.from_run(run_dir)")
-        from fastai.learner import load_learner
-        return cls(load_learner(path, cpu=True).model.cpu(), meta, "torch", run_dir)
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.meta["classes"])
-
-    @property
-    def torch_model(self) -> nn.Module | None:
-        """The PyTorch model (for Grad-CAM), or None when an ONNX engine runs the predictions."""
-        return None if isinstance(self.model, OnnxModule) else self.model
-
-    def probabilities(self, images: Sequence[ImageInput], batch_size: int = 32,
-                      progress: bool = False) -> tuple[torch.Tensor, list[int], dict[int, str]]:
-        """Class probabilities of the readable images, which inputs they belong to, and why the others failed."""
-        out = batch_logits(self.model, list(images), self.meta, batch_size, progress=progress)
-        return probabilities(out.logits, self.meta.get("temperature")), out.ok, out.errors
-
-    def predict(self, image: ImageInput, top_k: int = 3, min_confidence: float | None = None) -> Prediction:
-        """Top-k classes of one image (path, bytes or PIL image); JewelError when it cannot be read.
-
-        With `min_confidence`, a prediction less probable than it is labelled `unknown` (best guess kept).
-        """
-        probs, _, errors = self.probabilities([image])
-        if errors:
-            raise JewelError(errors[0])
-        return decide(probs[0], self.classes, top_k, min_confidence)
-
-    def predict_batch(self, images: Sequence[ImageInput], top_k: int = 3, min_confidence: float | None = None,
-                      batch_size: int = 32, progress: bool = False) -> pd.DataFrame:
-        """One row per input, in order: label, probability, top_k, best_guess, and `error` (None when read)."""
-        probs, ok, errors = self.probabilities(images, batch_size, progress)
-        rows: list[dict] = [{"error": errors.get(i)} for i in range(len(images))]
-        for i, p in zip(ok, probs):
-            rows[i] |= asdict(decide(p, self.classes, top_k, min_confidence))
-        return pd.DataFrame(rows, columns=COLUMNS[1:])
-
-    def split_probabilities(self, split: str = "valid", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and true class indices on a split of the run's manifest (its first `limit` images)."""
-        from .evaluate import manifest_split, match_classes
-        if self.run_dir is None:
-            raise JewelError("this Predictor was not loaded from a run folder: it has no manifest")
-        items = match_classes(manifest_split(self.run_dir, self.meta, split), self.classes)[0].head(limit)
-        probs, ok, _ = self.probabilities(list(items["path"]))
-        y = items["label"].iloc[ok].map({c: i for i, c in enumerate(self.classes)}).to_numpy(dtype=int)
-        return probs.numpy(), y
-
-    def throughput(self, x: torch.Tensor, batch_size: int, repeats: int = 3) -> float:
-        """Images per second of the model alone on preprocessed images `x` (one warm-up batch not counted)."""
-        batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
-        with torch.inference_mode():
-            self.model(batches[0])
-            start = time.perf_counter()
-            for _ in range(repeats):
-                for b in batches:
-                    self.model(b)
-            return repeats * len(x) / (time.perf_counter() - start)
-
-
-def decide(probs: torch.Tensor, classes: list[str], top_k: int = 3, min_confidence: float | None = None) -> Prediction:
-    """Turn one probability vector into a Prediction: top-k, and `unknown` below `min_confidence`."""
-    values, idx = probs.topk(min(top_k, len(classes)))
-    top = [(classes[i], float(v)) for v, i in zip(values.tolist(), idx.tolist())]
-    best, p = top[0]
-    label = UNKNOWN if min_confidence is not None and p < min_confidence else best
-    return Prediction(label, p, best, top)
-
-
-# ---- files and folders: `jewel predict` -----------------------------------------------------------------
 
 def collect_files(paths: Sequence[str | Path]) -> list[Path]:
     """Files given explicitly (any extension, attempted) and the images found under folders, in order given."""
@@ -195,19 +35,16 @@ def predict_files(run_dir: str | Path, paths: Sequence[str | Path], top_k: int =
                   min_confidence: float | None = None, batch_size: int = 32, engine: str = "torch") -> pd.DataFrame:
     """Predict every file under `paths`, `batch_size` at a time: one row per file, unreadable ones with an `error`.
 
-    Files are only read, never written. A progress bar goes to stderr when there is more than one batch.
+    Files are only read, never written. Progress goes to stderr when there is more than one batch.
     """
-    from tqdm import tqdm
     if batch_size < 1:
         raise JewelError("--batch-size must be at least 1")
     files = collect_files(paths)
     predictor = Predictor.from_run(run_dir, engine)
     parts = []
-    with tqdm(total=len(files), unit="img", file=sys.stderr, disable=len(files) <= batch_size, leave=False) as bar:
-        for start in range(0, len(files), batch_size):
-            chunk = files[start:start + batch_size]
-            parts.append(predictor.predict_batch(chunk, top_k, min_confidence, batch_size))
-            bar.update(len(chunk))
+    starts = range(0, len(files), batch_size)
+    for start in progress_steps(starts, "predict", "batches", enabled=len(starts) > 1):
+        parts.append(predictor.predict_batch(files[start:start + batch_size], top_k, min_confidence, batch_size))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS[1:])
     df.insert(0, "path", [str(f) for f in files])
     return df
@@ -231,39 +68,3 @@ def write_predictions(df: pd.DataFrame, fmt: str = "csv", out: str | Path | None
         sys.stdout.write(text)
     else:
         Path(out).write_text(text, encoding="utf-8")
-
-
-# ---- choosing a confidence threshold ------------------------------------------------------------------
-
-def coverage_curve(probs: np.ndarray, y: np.ndarray, thresholds: Sequence[float] | None = None) -> pd.DataFrame:
-    """For each threshold: coverage (share of images answered, the rest `unknown`) and error among those answered.
-
-    The error is NaN where nothing is answered.
-    """
-    thresholds = np.linspace(0, 1, 101) if thresholds is None else np.asarray(thresholds, dtype=float)
-    conf, wrong = probs.max(1), probs.argmax(1) != y
-    rows = []
-    for t in thresholds:
-        answered = conf >= t
-        rows.append({"threshold": float(t), "coverage": float(answered.mean()),
-                     "error": float(wrong[answered].mean()) if answered.any() else float("nan")})
-    return pd.DataFrame(rows)
-
-
-def pick_threshold(curve: pd.DataFrame, max_error: float) -> float:
-    """The lowest threshold (most coverage) whose error among answered images is at most `max_error`; else 1.0."""
-    ok = curve[curve["error"] <= max_error]
-    return float(ok["threshold"].min()) if len(ok) else 1.0
-
-
-def plot_coverage(curve: pd.DataFrame, chosen: float | None = None) -> Figure:
-    """Coverage and error against the confidence threshold, with the chosen threshold marked."""
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(curve["threshold"], curve["coverage"], label="coverage (answered)")
-    ax.plot(curve["threshold"], curve["error"], label="error among answered")
-    if chosen is not None:
-        ax.axvline(chosen, color="grey", linestyle="--", label=f"threshold {chosen:.2f}")
-    ax.set(xlabel="confidence threshold", ylabel="share of images", ylim=(0, 1.02))
-    ax.legend()
-    return fig

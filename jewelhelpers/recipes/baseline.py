@@ -12,52 +12,40 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch import nn
 
-from .backbones import build_model
-from .data import read_items
-from .evaluate import classification_metrics, manifest_split, match_classes, run_logits
-from .probe import fit_probe
+from ..core.backbones import build_model
+from ..core.forward import PooledBody, run_logits
+from ..core.manifest import manifest_split
+from ..core.metrics import classification_metrics, match_classes
+from ..core.probe import fit_probe
+from .fitting import seed_everything
 
 COLUMNS = ["set", "n", "probe_accuracy", "fine_tuned_accuracy", "probe_macro_f1", "fine_tuned_macro_f1"]
 
 
-class PooledBody(nn.Module):
-    """A frozen body followed by global average pooling: image batch -> feature vectors."""
-
-    def __init__(self, body: nn.Module):
-        super().__init__()
-        self.body = body.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean(dim=(2, 3))
-
-
 def frozen_features(meta: dict, weights: str | Path | None = None, seed: int = 0) -> PooledBody:
     """The run's backbone as it was before fine-tuning (ImageNet weights, or the same seeded random init)."""
-    torch.manual_seed(seed)
+    seed_everything(seed)
     backbone = build_model(meta["arch"], len(meta["classes"]), meta["pretrained"], weights)
     return PooledBody(backbone.model[0])
 
 
-def probe_beside(run_dir: str | Path, model: nn.Module, meta: dict, external: list[Path] = (),
+def probe_beside(run_dir: str | Path, meta: dict, sets: dict[str, pd.DataFrame], tuned: dict[str, dict],
                  weights: str | Path | None = None, progress: bool = False) -> pd.DataFrame:
-    """One row per test set (the run's test split, then each folder in `external`): probe vs fine-tuned.
+    """One row per test set (name -> items with path, label): the probe beside the fine-tuned model's metrics.
 
-    The probe sees the same preprocessed images as the fine-tuned model and is fitted on the run's train split.
+    `tuned[name]` is the fine-tuned model's metrics on that set (from `core.scoring.score_items`, the same path
+    as metrics.json). The probe sees the same preprocessed images and is fitted on the run's train split.
     """
     features = frozen_features(meta, weights, meta.get("seed", 0))
     train = run_logits(features, meta, manifest_split(run_dir, meta, "train")[["path", "label"]], progress=progress)
     probe = fit_probe(train.logits.numpy(), [meta["classes"][i] for i in train.y], meta["classes"])
-    sets = [("test split", manifest_split(run_dir, meta, "test")[["path", "label"]])]
-    sets += [(Path(folder).name, match_classes(read_items(folder), meta["classes"])[0]) for folder in external]
     rows = []
-    for name, items in sets:
-        tuned = run_logits(model, meta, items, progress=progress)
-        frozen = run_logits(features, meta, items, progress=progress)
+    for name, items in sets.items():
+        frozen = run_logits(features, meta, match_classes(items, meta["classes"])[0], progress=progress)
         probe_logits = torch.from_numpy(probe.logits(frozen.logits.numpy())).float()
-        m_tuned = classification_metrics(tuned.logits, tuned.y, meta["classes"])
         m_probe = classification_metrics(probe_logits, frozen.y, meta["classes"])
+        m_tuned = tuned[name]
         rows.append([name, m_tuned["n"], m_probe["accuracy"], m_tuned["accuracy"], m_probe["macro_f1"],
                      m_tuned["macro_f1"]])
     return pd.DataFrame(rows, columns=COLUMNS).set_index("set")

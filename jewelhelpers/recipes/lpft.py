@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pandas as pd
@@ -25,13 +26,17 @@ from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from .backbones import Backbone
-from .errors import JewelError
-from .evaluate import run_logits
-from .probe import LinearProbe, fit_probe
+from ..core.backbones import Backbone
+from ..core.drawing import synth_items
+from ..core.errors import JewelError
+from ..core.forward import pooled, run_logits
+from ..core.probe import LinearProbe, fit_probe
+from ..core.runs import PLOTS
+from ..core.settings import Profile
+from .fitting import KeepBest, RecipeResult, find_lr, fit_phase, make_metrics, show_progress, snapshot, timed
 
-__all__ = ["PROBE_C", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "head_from_probe",
-           "stage_inputs", "tune_last_stage"]
+__all__ = ["PROBE_C", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "fit_lpft_recipe",
+           "head_from_probe", "stage_inputs", "tune_last_stage"]
 
 PROBE_C = 0.01  # inverse L2 strength of the probe (chosen on a shift-aware validation set, RESULTS.md)
 
@@ -74,7 +79,7 @@ class TailModel(nn.Module):
         """The tail's pooled features (what the probe is fitted on), without gradients."""
         self.eval()
         with torch.no_grad():
-            return torch.cat([self.tail(x[i:i + batch_size]).mean(dim=(2, 3)) for i in range(0, len(x), batch_size)])
+            return torch.cat([pooled(self.tail, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def stage_inputs(prefix: nn.Module, meta: dict, items: pd.DataFrame,
@@ -114,7 +119,7 @@ def average_states(states: list[dict]) -> dict:
 
 def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_items: pd.DataFrame,
              epochs: int, bs: int, lr: float | None = None, lr_find: Callable[[Learner], float] | None = None,
-             keep=None, soup: int = 1, path: str | Path = ".", progress: bool = True,
+             keep: KeepBest | None = None, soup: int = 1, path: str | Path = ".", progress: bool = True,
              log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
     """Train `backbone.model` (its head must be `linear_head`) in place with LP-FT on images (path, label).
 
@@ -132,7 +137,7 @@ def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_it
 
 def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[torch.Tensor, torch.Tensor],
                     valid_maps: tuple[torch.Tensor, torch.Tensor], epochs: int, bs: int, lr: float | None = None,
-                    lr_find: Callable[[Learner], float] | None = None, keep=None, soup: int = 1,
+                    lr_find: Callable[[Learner], float] | None = None, keep: KeepBest | None = None, soup: int = 1,
                     path: str | Path = ".", progress: bool = True,
                     log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
     """LP, then FT of the last stage and head of `backbone.model` (in place), on cached (feature maps, labels).
@@ -140,10 +145,9 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     With `soup` > 1, that many fine-tunings start from the same probe (each sees the data in another order, keeps
     its best epoch) and their weights are averaged: one model, steadier than any single run (Wortsman et al. 2022).
     Returns the Learner over the maps, the rate used and the history, whose first row (phase `head`, epoch 0) is the
-    probe alone. `lr` None asks `lr_find(learn)` (e.g. `train.find_lr`). `keep` is a `KeepBest` callback; the probe
+    probe alone. `lr` None asks `lr_find(learn)` (e.g. `fitting.find_lr`). `keep` is a `KeepBest` callback; the probe
     is its first candidate, so the fine-tuned model is kept only if it beats the probe on validation.
     """
-    from .train import KeepBest, fit_phase, make_metrics, snapshot  # train imports this module
     body, head = backbone.model
     model = TailModel(body[cut_last_stage(body):], head)
     (x_train, y_train), (x_valid, y_valid) = train_maps, valid_maps
@@ -153,8 +157,7 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(weight=balanced_weights(y_train, len(classes))),
                     metrics=make_metrics(), splitter=lambda m: [list(m.tail.parameters()), list(m.head.parameters())],
                     path=Path(path))
-    if not progress:
-        learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == "ProgressCallback"))
+    show_progress(learn, progress)
 
     def scores() -> dict:
         return dict(zip(["valid_loss", "accuracy", "f1_score"], map(float, learn.validate())))
@@ -187,3 +190,26 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     history = pd.concat(parts, ignore_index=True)
     history["epoch"] += 1
     return learn, lr, pd.concat([first, history], ignore_index=True)[history.columns]
+
+
+def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof: Profile, keep: KeepBest,
+                    plots: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> RecipeResult:
+    """LP-FT (`lpft.fit_lpft`) on the manifest's train rows plus `prof.synth_mix` drawn images per shared class.
+
+    The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images live in a
+    temporary folder, gone once their feature maps are computed.
+    """
+    timings: dict = {}
+    columns = ["path", "label"]
+    with TemporaryDirectory(prefix="jewel-drawn-") as tmp:
+        drawn = synth_items(tmp, meta["classes"], prof.synth_mix, prof.presize, seed=seed + 1)
+        if len(drawn):
+            log(f"drawn images mixed into training: {len(drawn)} ({prof.synth_mix} per class shared with the drawer)")
+        train_items = pd.concat([manifest.loc[manifest["split"] == "train", columns], drawn[columns]], ignore_index=True)
+        valid_items = manifest.loc[manifest["split"] == "valid", columns]
+        find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
+        _, lr, history = timed(timings, "fit_lpft", fit_lpft, backbone, meta, train_items, valid_items, prof.epochs,
+                               prof.bs, prof.lr, find, keep, prof.soup, plots or ".", True, log)
+    lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
+           "drawn_images": len(drawn), "soup": prof.soup}
+    return RecipeResult(lrs, history, keep.where, timings)

@@ -1,0 +1,1 @@
+"""Notebook-only helpers: the setup cell, the strategy comparison, the upload widget."""

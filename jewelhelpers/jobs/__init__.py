@@ -1,0 +1,1 @@
+"""One module per `jewel` verb (synth, audit, split, train, evaluate, predict, export). A job never imports another."""
