@@ -30,8 +30,9 @@ lock:
 demo: setup
 	$(JEWEL) demo
 
+# The notebooks run in the smoke profile unless JEWEL_PROFILE asks for another (as CI does: .ci/run).
 test: setup
-	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:randomly
+	JEWEL_PROFILE=$${JEWEL_PROFILE:-smoke} $(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:randomly
 
 clean:
 	rm -rf $(VENV) data/synth runs
