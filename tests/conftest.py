@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -83,16 +84,28 @@ def tiny_run(tmp_path_factory, image_folder) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, image_folder) -> Path:
-    """A real `jewel train --profile smoke` run through the CLI (random init, tiny): every RUN_DIR file.
+def shop_folders(tmp_path_factory) -> list[Path]:
+    """Two other shops: shop_a with every class; shop_b without watches and with a class no model knows."""
+    root = tmp_path_factory.mktemp("shops")
+    shop_a = make_image_folder(root / "shop_a", per_class=3, seed=7)
+    shop_b = make_image_folder(root / "shop_b", per_class=2, seed=8)
+    shutil.rmtree(shop_b / "watch")
+    shutil.copytree(shop_b / "ring", shop_b / "brooch")
+    return [shop_a, shop_b]
 
-    What it printed (to streams that are not terminals, as in a log) is kept beside it in `train.log`.
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, image_folder, shop_folders) -> Path:
+    """A real `jewel train --profile smoke --external shop_a --external shop_b` run through the CLI (random init,
+    tiny): every RUN_DIR file. What it printed (to streams that are not terminals, as in a log) is kept beside it
+    in `train.log`.
     """
     from jewelhelpers.cli import main
     run = tmp_path_factory.mktemp("runs") / "smoke"
     log = io.StringIO()
+    externals = [arg for shop in shop_folders for arg in ("--external", str(shop))]
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        code = main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--seed", "0"])
+        code = main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--seed", "0", *externals])
     (run.parent / "train.log").write_text(log.getvalue())
     assert code == 0, log.getvalue()[-2000:]
     return run
