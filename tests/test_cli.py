@@ -74,3 +74,21 @@ def test_the_console_script_logs_lines_when_piped(tmp_path):
     for done in (synth, audit):
         assert "\r" not in done.stdout + done.stderr and "%|" not in done.stderr
     assert synth.stderr.strip().startswith("drawing: 15 images in") and audit.stderr.startswith("audit: 15 files in")
+
+
+def test_every_option_says_what_it_does_and_offers_the_library_choices():
+    """Each verb and option has help text, and choices come from the library's own constants."""
+    import argparse
+    from jewelhelpers.cli import _parser
+    from jewelhelpers.core.settings import ARCH_CHOICES, ENGINES, TEST, VALID
+    verbs = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert all(choice.help for choice in verbs._choices_actions)
+    options = {}
+    for verb, sub in verbs.choices.items():
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"jewel {verb} {'/'.join(action.option_strings) or action.dest} has no help"
+                options[verb, action.dest] = action
+    assert tuple(options["train", "arch"].choices) == ARCH_CHOICES
+    assert tuple(options["predict", "engine"].choices) == ENGINES
+    assert (options["split", "valid"].default, options["split", "test"].default) == (VALID, TEST)
