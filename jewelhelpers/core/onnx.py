@@ -1,6 +1,6 @@
 """Exporting a run's model to ONNX, and an int8 version for fast CPU inference.
 
-`model.onnx` takes a float32 batch, layout NCHW, RGB, each image prepared exactly as `inference.preprocess`
+`model.onnx` takes a float32 batch, layout NCHW, RGB, each image prepared exactly as `forward.preprocess`
 does (centre square resized to presize, resized to size, scaled to [0, 1], then normalised with the run's
 mean/std), with a dynamic batch axis, and returns logits in the run's class order. All of that is recorded
 in `meta.json` under "onnx", so another program (a phone app, a server) can reproduce it.
