@@ -83,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx (default) or onnx-int8")
     s.add_argument("--out", type=Path, help="file to write (default inside RUN_DIR)")
 
+    s = sub.add_parser("app", help="serve the upload app as a web page (Voila): photos in, top-3 labels out")
+    s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
+    s.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets anyone on the "
+                        "network upload photos, with no password)")
+    s.add_argument("--engine", choices=ENGINES, default="onnx",
+                   help="onnx (default, fast), onnx-int8, or torch (slower; adds Grad-CAM)")
+    s.add_argument("--min-confidence", type=float, default=0.5,
+                   help="the page's starting threshold: 'unknown' below this probability (default 0.5)")
+
     s = sub.add_parser("demo", help="synthetic data (or JEWEL_DATA) -> train --arch auto --profile quick")
     s.add_argument("--out", type=Path, default=None, help="run folder (default runs/demo-<time>)")
     s.add_argument("--profile", choices=PROFILE_NAMES, default="quick", help="run size (default quick)")
@@ -140,6 +151,11 @@ def _cmd_export(a) -> int:
     from .jobs import export
     export.run(a.run_dir, a.format, a.out)
     return 0
+
+
+def _cmd_app(a) -> int:
+    from .app import serve
+    return serve(a.run_dir, port=a.port, host=a.host, engine=a.engine, threshold=a.min_confidence)
 
 
 def _cmd_demo(a) -> int:

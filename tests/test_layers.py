@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jewelhelpers"
 LAYERS = {"core": 0, "recipes": 1, "jobs": 2, "course": 3}
-FACES = {"cli", "all"}  # top-level modules: the jewel command and the notebooks' import
+FACES = {"cli", "all", "app"}  # top-level modules: the jewel command, the notebooks' import, the web app
 FACE_LAYER = 4
 
 
