@@ -23,6 +23,7 @@ PREPROCESSING = ("as in validation during training: centred square crop resized 
                  "then resized to size (bilinear), normalised with the backbone's mean/std")
 TTA_VIEWS = f"mean logits of: the image, its horizontal mirror, a {TTA_ZOOM - 1:.0%} zoom on the centre"
 TEST_SPLIT = "the run's test split"  # what `evaluated_on` says for it
+ALL_OF_DATA = "all images of DATA"  # ... and for another folder, scored whole
 NOTE = ("metrics cover classes_evaluated (DATA's classes the model knows); confusion matrix rows are those classes, "
         "columns all model classes; predicting a class DATA lacks counts as an error")
 

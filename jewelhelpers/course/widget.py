@@ -175,22 +175,18 @@ class UploadApp:
         return Rendered(name, pred, None, card, text)
 
     def figure(self, img: Image.Image, pred: Prediction) -> Figure:
-        """The photo as the model sees it, its Grad-CAM for the best guess, and the top-k probabilities."""
+        """The photo as the model sees it, its Grad-CAM for the best guess, and the top-k (torch engine only)."""
         view = model_view(img, self.predictor.meta)
         fig = new_figure((9, 2.8))
         ax_img, ax_cam, ax_bar = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.4]})
         ax_img.imshow(view)
         ax_img.set_title(f"{pred.label}" + (f" (best guess {pred.best_guess})" if pred.label != pred.best_guess else ""),
                          fontsize=9)
-        model = self.predictor.torch_model
-        if model is None:
-            ax_cam.text(0.5, 0.5, "Grad-CAM needs\nthe torch engine", ha="center", va="center")
-        else:
-            x = preprocess(img, self.predictor.meta)
-            cam = grad_cam(model, x[None], self.predictor.classes.index(pred.best_guess))[0]
-            ax_cam.imshow(view)
-            ax_cam.imshow(cam.numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
-            ax_cam.set_title(f"Grad-CAM: {pred.best_guess}", fontsize=9)
+        x = preprocess(img, self.predictor.meta)
+        cam = grad_cam(self.predictor.torch_model, x[None], self.predictor.classes.index(pred.best_guess))[0]
+        ax_cam.imshow(view)
+        ax_cam.imshow(cam.numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax_cam.set_title(f"Grad-CAM: {pred.best_guess}", fontsize=9)
         for ax in (ax_img, ax_cam):
             ax.axis("off")
         labels, probs = zip(*pred.top_k[::-1])

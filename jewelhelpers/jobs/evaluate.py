@@ -21,7 +21,7 @@ from ..core.interpret import pick_right_wrong, plot_gallery, plot_grad_cam, top_
 from ..core.manifest import manifest_split
 from ..core.metrics import N_BINS, most_confused, prediction_table
 from ..core.runs import METRICS, load_model, read_meta, write_json
-from ..core.scoring import TEST_SPLIT, score_items
+from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 
 PLOTS = {"confusion_matrix.png": "Confusion matrix", "per_class_f1.png": "F1 per class",
          "reliability.png": "Reliability diagram", "top_losses.png": "Top losses",
@@ -38,7 +38,7 @@ def evaluation_items(run_dir: str | Path, data: str | Path, meta: dict) -> tuple
         if test.empty:
             raise JewelError(f"the run's manifest has no test rows: evaluate on other photos (jewel evaluate {run_dir} OTHER_DATA)")
         return test[["path", "label"]], TEST_SPLIT
-    return read_items(data), "all images of DATA"
+    return read_items(data), ALL_OF_DATA
 
 
 # ---- plots and report --------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from ..core.errors import JewelError
 from ..core.figures import plot_history
 from ..core.images import read_items
 from ..core.manifest import MANIFEST, make_split, write_manifest
-from ..core.scoring import TEST_SPLIT, score_items
+from ..core.metrics import match_classes
+from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
 from ..recipes.baseline import probe_beside
 from ..recipes.classic import fit_recipe
@@ -126,10 +127,11 @@ def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, me
     metrics, _ = score_items(run_dir, model, meta, test, meta["data"], TEST_SPLIT, run_dir, progress=False)
     result.timings["test"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    sets = {"test split": test} | {Path(f).name: read_items(f) for f in external}
+    shops = {Path(f).name: (f, match_classes(read_items(f), meta["classes"])[0]) for f in external}
+    sets = {"test split": test} | {name: items for name, (_, items) in shops.items()}
     tuned = {"test split": metrics} | {
-        name: score_items(run_dir, model, meta, items, folder, "all images of DATA", run_dir, progress=False)[0]
-        for (name, items), folder in zip(list(sets.items())[1:], external)}
+        name: score_items(run_dir, model, meta, items, folder, ALL_OF_DATA, run_dir, progress=False)[0]
+        for name, (folder, items) in shops.items()}
     baseline = probe_beside(run_dir, meta, sets, tuned, weights)
     result.timings["baseline"] = round(time.perf_counter() - t, 2)
     baseline.to_csv(run_dir / runs.BASELINE)
