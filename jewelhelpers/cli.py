@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .core.errors import JewelError
 from .core.settings import (
-    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, OUTPUT_FORMATS, PROFILE_NAMES, RECIPES, TEST, VALID,
+    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PROFILE_NAMES, RECIPES, TEST, UNKNOWN_MODES,
+    VALID,
 )
 
 
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--per-class", type=int, default=100, help="images per class (default 100)")
     s.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
+    s.add_argument("--near-misses", action="store_true",
+                   help=f"draw objects that are none of the classes ({', '.join(NEAR_MISSES)}) to test unknown photos")
+    s.add_argument("--views", type=int, default=1,
+                   help="draw each design in N views (pose, background, worn or not) and list them in designs.csv")
 
     s = sub.add_parser("audit", help="read-only report on a dataset: counts, unreadable files, duplicates")
     s.add_argument("data", type=Path, help="an ImageFolder DATA/<class>/*.jpg or a CSV of file,label")
@@ -65,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("data", type=Path, help="the run's training DATA (= its test split) or other labelled photos")
     s.add_argument("--out", type=Path, help="report folder (default RUN_DIR/eval-<DATA name>)")
     s.add_argument("--tta", action="store_true", help="also score with test-time augmentation")
+    s.add_argument("--unknown-data", type=Path,
+                   help="photos of none of the classes: report how the unknown score separates them (AUROC, FPR)")
 
     s = sub.add_parser("predict", help="classify image files or folders with a trained run")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -77,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     s.add_argument("--engine", choices=ENGINES, default="torch",
                    help="torch (default), onnx, or onnx-int8 (exported on first use)")
+    s.add_argument("--unknown", choices=UNKNOWN_MODES, default="on",
+                   help="on (default): label 'unknown' the photos unlike the training photos (the run's threshold, "
+                        "fitted on its valid split); off: always a class")
 
     s = sub.add_parser("export", help="export a run's model (ONNX)")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -102,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_synth(a) -> int:
     from .jobs import synth
-    synth.run(a.out, per_class=a.per_class, size=a.size, seed=a.seed)
+    synth.run(a.out, per_class=a.per_class, size=a.size, seed=a.seed, near_misses=a.near_misses, views=a.views)
     return 0
 
 
@@ -129,7 +139,7 @@ def _cmd_train(a) -> int:
 
 def _cmd_evaluate(a) -> int:
     from .jobs.evaluate import evaluate, evaluation_line
-    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta)))
+    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta, unknown_data=a.unknown_data)))
     return 0
 
 
@@ -140,7 +150,7 @@ def _cmd_predict(a) -> int:
     if a.min_confidence is not None and not 0 <= a.min_confidence <= 1:
         raise JewelError("--min-confidence must be between 0 and 1")
     df = predict_files(a.run_dir, a.paths, top_k=a.top_k, min_confidence=a.min_confidence,
-                       batch_size=a.batch_size, engine=a.engine)
+                       batch_size=a.batch_size, engine=a.engine, unknown=a.unknown == "on")
     write_predictions(df, a.format, a.out)
     n_ok = int(df["error"].isna().sum() if "error" in df else len(df))
     print(f"{n_ok} of {len(df)} files predicted" + (f"; written to {a.out}" if a.out else ""), file=sys.stderr)

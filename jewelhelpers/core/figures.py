@@ -136,3 +136,22 @@ def plot_coverage(curve: pd.DataFrame, chosen: float | None = None) -> Figure:
     ax.set(xlabel="confidence threshold", ylabel="share of images", ylim=(0, 1.02))
     ax.legend()
     return fig
+
+
+def plot_unknown_scores(scores: dict[str, np.ndarray], threshold: float | None = None,
+                        title: str = "Unknown scores") -> Figure:
+    """Overlaid histograms of unknown scores per set of photos (e.g. jewelry vs not), the threshold marked.
+
+    Taught in: 05_beyond_labels.ipynb.
+    """
+    import seaborn as sns
+    fig = new_figure((6, 3.2))
+    ax = fig.subplots()
+    frame = pd.DataFrame([(name, float(v)) for name, values in scores.items() for v in values],
+                         columns=["photos", "unknown score"])
+    sns.histplot(frame, x="unknown score", hue="photos", stat="density", common_norm=False, element="step", ax=ax)
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--")
+        ax.annotate(" unknown above", (threshold, ax.get_ylim()[1] * 0.9), fontsize=9)
+    ax.set(title=title)
+    return fig

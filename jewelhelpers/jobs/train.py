@@ -25,6 +25,7 @@ from ..core.manifest import MANIFEST, make_split, write_manifest
 from ..core.metrics import match_classes
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
+from ..core.unknown import fit_unknown
 from ..recipes.baseline import probe_beside
 from ..recipes.classic import fit_recipe
 from ..recipes.dls import profile_dls
@@ -126,6 +127,9 @@ def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, me
         raise JewelError("the split has no test images: use more images per class")
     metrics, _ = score_items(run_dir, model, meta, test, meta["data"], TEST_SPLIT, run_dir, progress=False)
     result.timings["test"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    fit_unknown(run_dir, model, meta, progress=False)  # the unknown-photo bank and threshold, into meta
+    result.timings["unknown"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     shops = {Path(f).name: (f, match_classes(read_items(f), meta["classes"])[0]) for f in external}
     sets = {"test split": test} | {name: items for name, (_, items) in shops.items()}
