@@ -37,6 +37,7 @@ SHOPS = ROOT.parent / "shared" / "datasets" / "other_shops"
 FAR = ("astronaut", "brick", "camera", "cat", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel",
        "horse", "hubble_deep_field", "immunohistochemistry", "logo", "moon", "page", "retina", "rocket", "text",
        "checkerboard", "cell", "stereo_motorcycle", "shepp_logan_phantom")
+VIEW_DESIGNS, VIEWS = 40, 4  # drawn designs per class, views per design (retrieval)
 
 
 def far_photos(folder: Path) -> list[Path]:
@@ -89,16 +90,27 @@ def split_paths(run_dir: Path, meta: dict, split: str) -> pd.DataFrame:
     return manifest_split(run_dir, meta, split)[["path", "label"]].reset_index(drop=True)
 
 
-def part_unknown(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cache: Path) -> pd.DataFrame:
-    sets = {s: split_paths(run_dir, meta, s) for s in ("train", "valid", "test")}
+def named_sets(run_dir: Path, meta: dict, cache: Path) -> dict[str, list]:
+    """Every list of photos the parts use: the run's splits, other shops, far photos, near misses, drawn views."""
+    sets = {s: list(split_paths(run_dir, meta, s)["path"]) for s in ("train", "valid", "test")}
     shops = pd.concat([read_items(d) for d in sorted(SHOPS.iterdir()) if d.is_dir()], ignore_index=True)
     near = read_items(make_synth(cache / "near-misses", per_class=40, size=160, seed=0, near_misses=True,
                                  progress=False))
-    named = {**{k: list(v["path"]) for k, v in sets.items()}, "other_shops": list(shops["path"]),
-             "far": far_photos(cache / "far"), "near_misses": list(near["path"])}
+    views = make_synth(cache / "views", per_class=VIEW_DESIGNS, size=160, seed=0, views=VIEWS, progress=False)
+    return sets | {"other_shops": list(shops["path"]), "far": far_photos(cache / "far"),
+                   "near_misses": list(near["path"]), "views": [str(views / p) for p in designs(views)["path"]]}
+
+
+def designs(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "designs.csv")
+
+
+def part_unknown(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cache: Path) -> pd.DataFrame:
+    named = {k: v for k, v in named_sets(run_dir, meta, cache).items() if k != "views"}
+    sets = {s: split_paths(run_dir, meta, s) for s in ("train", "valid", "test")}
     print(f"unknown photos: {', '.join(f'{k} {len(v)}' for k, v in named.items())}")
     out = {k: tuned(k, v) for k, v in named.items()}
-    frz = {k: frozen(k, v) for k, v in named.items() if k != "other_shops" or True}
+    frz = {k: frozen(k, v) for k, v in named.items()}
     bank_t, bank_f = normalise(out["train"][1]), normalise(frz["train"][1])
     scores: dict[str, dict[str, np.ndarray]] = {}
     for k in named:
@@ -131,7 +143,7 @@ def part_unknown(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cac
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--part", choices=("unknown", "retrieval", "review", "speed", "all"), default="all")
+    p.add_argument("--part", choices=("extract", "unknown", "retrieval", "review", "speed", "all"), default="all")
     p.add_argument("--cache", type=Path, default=Path("/tmp/beyond-cache"))
     a = p.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
@@ -139,6 +151,10 @@ def main() -> None:
     tag = f"{Path(a.run_dir).name}-{meta['size']}"
     tuned, frozen = Outputs(model, meta, a.cache, tag), Outputs(frozen_model(meta), meta, a.cache, f"imagenet-{tag}")
     print(f"run {a.run_dir}: {meta['arch']}, {meta['size']} px, seed {meta.get('seed')}, profile {meta.get('profile')}")
+    if a.part == "extract":  # every forward pass, once, into the cache (the only part that needs the lock)
+        for name, paths in named_sets(a.run_dir, meta, a.cache).items():
+            tuned(name, paths)
+            frozen(name, paths)
     if a.part in ("unknown", "all"):
         part_unknown(a.run_dir, meta, tuned, frozen, a.cache)
 

@@ -88,6 +88,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="on (default): label 'unknown' the photos unlike the training photos (the run's threshold, "
                         "fitted on its valid split); off: always a class")
 
+    s = sub.add_parser("index", help="embed photos with a run's body into an index for jewel similar (adds new files)")
+    s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
+    s.add_argument("paths", type=Path, nargs="+", help="image files or folders (read only)")
+    s.add_argument("--out", type=Path, required=True, help="INDEX_DIR to create or extend (outside the photos' folders)")
+    s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+
+    s = sub.add_parser("similar", help="the indexed photos most like each query photo (more like this)")
+    s.add_argument("index_dir", type=Path, help="an INDEX_DIR made by jewel index")
+    s.add_argument("photos", type=Path, nargs="+", help="query image files or folders (read only)")
+    s.add_argument("--top-k", type=int, default=5, help="neighbours per query (default 5)")
+    s.add_argument("--format", choices=OUTPUT_FORMATS, default="csv", help="output format (default csv)")
+    s.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    s.add_argument("--gallery", type=Path, help="also draw each query beside its neighbours into this PNG")
+
     s = sub.add_parser("export", help="export a run's model (ONNX)")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
     s.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx (default) or onnx-int8")
@@ -155,6 +169,24 @@ def _cmd_predict(a) -> int:
     n_ok = int(df["error"].isna().sum() if "error" in df else len(df))
     print(f"{n_ok} of {len(df)} files predicted" + (f"; written to {a.out}" if a.out else ""), file=sys.stderr)
     return 0 if n_ok else 1
+
+
+def _cmd_index(a) -> int:
+    from .jobs import index
+    if a.batch_size < 1:
+        raise JewelError("--batch-size must be at least 1")
+    status = index.run(a.run_dir, a.paths, a.out, a.batch_size)
+    return 0 if (status["status"] != "error").any() else 1
+
+
+def _cmd_similar(a) -> int:
+    from .jobs import similar
+    table = similar.run(a.index_dir, a.photos, a.top_k, a.format, a.out, a.gallery)
+    n_bad = table.loc[table["error"].notna(), "query"].nunique()
+    n = table["query"].nunique()
+    print(f"{n - n_bad} of {n} photos searched" + (f"; written to {a.out}" if a.out else "")
+          + (f"; gallery {a.gallery}" if a.gallery else ""), file=sys.stderr)
+    return 0 if n_bad < n else 1
 
 
 def _cmd_export(a) -> int:

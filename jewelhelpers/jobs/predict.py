@@ -16,19 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import JewelError
-from ..core.images import list_images
+from ..core.images import collect_files
 from ..core.predictor import COLUMNS, Predictor
 from ..core.progress import progress as progress_steps
-
-
-def collect_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Files given explicitly (any extension, attempted) and the images found under folders, in order given."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise JewelError(f"{p} does not exist: give image files or folders of images")
-        files += list_images(p) if p.is_dir() else [p]
-    return files
 
 
 def predict_files(run_dir: str | Path, paths: Sequence[str | Path], top_k: int = 3,
