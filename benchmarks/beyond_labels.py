@@ -140,6 +140,130 @@ def part_unknown(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cac
     return table
 
 
+def retrieval_scores(features: np.ndarray, groups: np.ndarray, gallery: np.ndarray | None = None,
+                     gallery_groups: np.ndarray | None = None) -> dict:
+    """Recall@1/5 (a photo of the same group among the k nearest other photos) and MAP@R over every photo whose
+    group has another member; the search runs over `gallery` (default: the photos themselves), itself left out."""
+    import faiss
+    gallery = features if gallery is None else gallery
+    gallery_groups = groups if gallery_groups is None else gallery_groups
+    index = faiss.IndexFlatIP(gallery.shape[1])
+    index.add(normalise(gallery))
+    counts = pd.Series(gallery_groups).value_counts()
+    r_max = int(counts.max())
+    _, rows = index.search(normalise(features), r_max + 1)
+    recall1, recall5, maps = [], [], []
+    for q, (g, hits) in enumerate(zip(groups, rows)):
+        hits = [h for h in hits if not (gallery is features and h == q)][:r_max]
+        r = int(counts.get(g, 0)) - (1 if gallery is features else 0)
+        if r < 1:
+            continue
+        same = np.array([gallery_groups[h] == g for h in hits])
+        recall1.append(same[:1].any())
+        recall5.append(same[:5].any())
+        top = same[:r]
+        maps.append(float(np.sum(top * np.cumsum(top) / np.arange(1, r + 1)) / r))
+    return {"queries": len(maps), "recall@1": float(np.mean(recall1)), "recall@5": float(np.mean(recall5)),
+            "map@r": float(np.mean(maps))}
+
+
+def part_retrieval(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cache: Path) -> pd.DataFrame:
+    from jewelhelpers.core.findings import audit
+    named = named_sets(run_dir, meta, cache)
+    views = designs(cache / "views")
+    real = sum((named[s] for s in ("train", "valid", "test")), [])
+    found = audit(meta["data"], progress=False).duplicate_groups
+    found = found[found["path"].isin(set(real))]
+    rows = []
+    for body, outputs in (("fine-tuned (the run's)", tuned), ("frozen ImageNet", frozen)):
+        v = outputs("views", named["views"])[1]
+        everything = np.concatenate([outputs(s, named[s])[1] for s in ("train", "valid", "test")])
+        where = {p: i for i, p in enumerate(real)}
+        dup = everything[[where[p] for p in found["path"]]]
+        all_groups = np.array([f"solo{i}" for i in range(len(real))], dtype=object)
+        all_groups[[where[p] for p in found["path"]]] = found["group"].astype(str).to_numpy()
+        rows.append({"body": body, "data": f"drawn designs ({VIEW_DESIGNS * 5} x {VIEWS} views)",
+                     **retrieval_scores(v, views["design"].to_numpy())})
+        rows.append({"body": body, "data": f"real near-duplicate groups ({found['group'].nunique()} groups) "
+                     f"among all {len(real)} photos",
+                     **retrieval_scores(dup, found["group"].astype(str).to_numpy(), everything, all_groups)})
+    table = pd.DataFrame(rows)
+    print(table.round(3).to_string(index=False))
+    return table
+
+
+def flip_labels(labels: np.ndarray, classes: list[str], share: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`share` of the labels changed at random to another class (in memory); the new labels and which changed."""
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(labels), int(round(share * len(labels))), replace=False)
+    noisy = labels.copy()
+    for i in flipped:
+        noisy[i] = rng.choice([c for c in classes if c != labels[i]])
+    mask = np.zeros(len(labels), bool)
+    mask[flipped] = True
+    return noisy, mask
+
+
+def review_scores(features: np.ndarray, labels: np.ndarray, classes: list[str], seeds=(0, 1, 2)) -> dict:
+    """Precision / recall of the flipped labels among cleanlab's flagged ones, and precision at recall 0.8."""
+    from cleanlab.rank import get_label_quality_scores
+    from jewelhelpers.core.review import label_issues, out_of_fold
+    out = []
+    for seed in seeds:
+        noisy, truth = flip_labels(labels, classes, seed=seed)
+        items = pd.DataFrame({"path": np.arange(len(labels)), "label": noisy})
+        probs = out_of_fold(features, noisy, classes, seed=seed)
+        flagged = np.zeros(len(labels), bool)
+        flagged[label_issues(items, probs, classes)["path"].to_numpy(dtype=int)] = True
+        quality = get_label_quality_scores(items["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(), probs)
+        order = np.argsort(quality)
+        hits = np.cumsum(truth[order])
+        at = int(np.searchsorted(hits, np.ceil(0.8 * truth.sum()))) + 1
+        out.append({"flipped": int(truth.sum()), "flagged": int(flagged.sum()),
+                    "precision": float((flagged & truth).sum() / max(flagged.sum(), 1)),
+                    "recall": float((flagged & truth).sum() / truth.sum()), "precision@recall0.8": float(0.8 * truth.sum() / at)})
+    return pd.DataFrame(out).mean().to_dict() | {"seeds": len(seeds)}
+
+
+def part_review(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cache: Path) -> pd.DataFrame:
+    named = named_sets(run_dir, meta, cache)
+    labels = np.concatenate([split_paths(run_dir, meta, s)["label"].to_numpy() for s in ("train", "valid", "test")])
+    views = designs(cache / "views")["label"].to_numpy()
+    rows = []
+    for body, outputs in (("fine-tuned (the run's)", tuned), ("frozen ImageNet", frozen)):
+        feats = np.concatenate([outputs(s, named[s])[1] for s in ("train", "valid", "test")])
+        rows.append({"body": body, "data": f"real photos ({len(labels)})", **review_scores(feats, labels, meta["classes"])})
+        rows.append({"body": body, "data": f"drawn ({len(views)})",
+                     **review_scores(outputs("views", named["views"])[1], views, meta["classes"])})
+    table = pd.DataFrame(rows)
+    print("5% of labels flipped at random (3 seeds, means); flagged = cleanlab find_label_issues on out-of-fold probe "
+          "probabilities")
+    print(table.round(3).to_string(index=False))
+    return table
+
+
+def part_speed(dim: int = 1280, n: int = 100_000, repeats: int = 50) -> dict:
+    """Milliseconds per single-photo query of IndexFlatIP over `n` random unit vectors (median of `repeats`)."""
+    import faiss
+    rng = np.random.default_rng(0)
+    vectors = normalise(rng.normal(size=(n, dim)).astype(np.float32))
+    t = time.perf_counter()
+    index = faiss.IndexFlatIP(dim)
+    index.add(vectors)
+    build = time.perf_counter() - t
+    queries = normalise(rng.normal(size=(repeats, dim)).astype(np.float32))
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        index.search(q[None], 10)
+        times.append(time.perf_counter() - t)
+    res = {"vectors": n, "dim": dim, "threads": faiss.omp_get_max_threads(), "build_ms": build * 1000,
+           "query_ms_median": float(np.median(times) * 1000), "query_ms_p95": float(np.quantile(times, 0.95) * 1000)}
+    print(f"faiss IndexFlatIP, {n} x {dim} float32 unit vectors, top-10 of one query, {res['threads']} threads: "
+          f"median {res['query_ms_median']:.1f} ms, p95 {res['query_ms_p95']:.1f} ms (index built in {build * 1000:.0f} ms)")
+    return res
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
@@ -157,6 +281,12 @@ def main() -> None:
             frozen(name, paths)
     if a.part in ("unknown", "all"):
         part_unknown(a.run_dir, meta, tuned, frozen, a.cache)
+    if a.part in ("retrieval", "all"):
+        part_retrieval(a.run_dir, meta, tuned, frozen, a.cache)
+    if a.part in ("review", "all"):
+        part_review(a.run_dir, meta, tuned, frozen, a.cache)
+    if a.part in ("speed", "all"):
+        part_speed(len(tuned("test", list(split_paths(a.run_dir, meta, "test")["path"]))[1][0]))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .core.errors import JewelError
 from .core.settings import (
-    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PROFILE_NAMES, RECIPES, TEST, UNKNOWN_MODES,
-    VALID,
+    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PROFILE_NAMES, RECIPES, REVIEW_FOLDS, TEST,
+    UNKNOWN_MODES, VALID,
 )
 
 
@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="file to write (default: standard output)")
     s.add_argument("--gallery", type=Path, help="also draw each query beside its neighbours into this PNG")
 
+    s = sub.add_parser("review", help="read-only: labels of DATA that look wrong (cleanlab), near duplicates that disagree")
+    s.add_argument("data", type=Path, help="an ImageFolder DATA/<class>/*.jpg or a CSV of file,label (read only)")
+    s.add_argument("--run", type=Path, required=True, help="a RUN_DIR whose body embeds the photos")
+    s.add_argument("--out", type=Path, required=True, help="review CSV to write (outside DATA)")
+    s.add_argument("--gallery", type=Path, help="also draw the top suspects into this PNG (outside DATA)")
+    s.add_argument("--folds", type=int, default=REVIEW_FOLDS, help=f"folds of the out-of-fold probe (default {REVIEW_FOLDS})")
+
     s = sub.add_parser("export", help="export a run's model (ONNX)")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
     s.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx (default) or onnx-int8")
@@ -187,6 +194,14 @@ def _cmd_similar(a) -> int:
     print(f"{n - n_bad} of {n} photos searched" + (f"; written to {a.out}" if a.out else "")
           + (f"; gallery {a.gallery}" if a.gallery else ""), file=sys.stderr)
     return 0 if n_bad < n else 1
+
+
+def _cmd_review(a) -> int:
+    from .jobs import review
+    if a.folds < 2:
+        raise JewelError("--folds must be at least 2")
+    review.run(a.data, a.run, a.out, a.gallery, a.folds)
+    return 0
 
 
 def _cmd_export(a) -> int:
