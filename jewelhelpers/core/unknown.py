@@ -5,7 +5,8 @@ Three scores, higher = less like the training photos, measured side by side by `
 - `energy`: -logsumexp of the logits (Liu et al. 2020);
 - `knn`: cosine distance to the k-th nearest training photo, on L2-normalised pooled body features
   (Sun et al. 2022), searched exactly with faiss (`IndexFlatIP`).
-`knn` measured best and is what runs use (`SHIPPED`). The bank is the run's train split, embedded by the run's
+Runs use `knn` (`SHIPPED`: it reads the body, which the issue's max-softmax measurement shows the head alone
+cannot; the side-by-side figures on the real photos are in benchmarks/RESULTS.md). The bank is the run's train split, embedded by the run's
 own body (`unknown_bank.npy` in RUN_DIR, float32, no pickle); the threshold keeps `UNKNOWN_TPR` (95%) of the
 run's valid split and is stored in meta.json under "unknown" when a run is trained or evaluated (runs made
 before this get it on first use, said aloud).
