@@ -49,3 +49,12 @@ def test_index_refuses_another_run_and_a_folder_inside_the_photos(smoke_run, tin
     assert main(["index", str(tiny_run), str(image_folder / "ring"), "--out", str(out)]) == 2
     assert main(["index", str(smoke_run), str(image_folder), "--out", str(image_folder / "idx")]) == 2
     assert not (image_folder / "idx").exists() and "was built with the run" in capsys.readouterr().err
+
+
+def test_synth_views_draw_one_design_several_times(tmp_path, capsys):
+    out = tmp_path / "views"
+    assert main(["synth", str(out), "--per-class", "2", "--size", "32", "--views", "3"]) == 0
+    designs = pd.read_csv(out / "designs.csv")
+    assert len(designs) == 5 * 2 * 3 and designs.groupby("design").size().eq(3).all()
+    first = designs[designs["design"] == "ring_0000"]["path"]
+    assert len({(out / p).read_bytes() for p in first}) == 3 and all((out / p).is_file() for p in first)
