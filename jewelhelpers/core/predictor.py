@@ -51,11 +51,13 @@ class OnnxModule(nn.Module):
     It holds one empty parameter only so that code asking a model for its device finds the CPU.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, threads: int | None = None):
         super().__init__()
         import onnxruntime as ort
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one thread per core
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
 
@@ -79,11 +81,11 @@ class Predictor:
         self.run_dir = Path(run_dir) if run_dir is not None else None
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, engine: str = "torch") -> Predictor:
+    def from_run(cls, run_dir: str | Path, engine: str = "torch", threads: int | None = None) -> Predictor:
         """Load RUN_DIR's portable format (meta.json + model.pth, `weights_only=True`): no pickle is executed.
 
         `engine="onnx"` or `"onnx-int8"` runs the exported ONNX model with onnxruntime, exporting it first
-        when RUN_DIR has none (or an older one than model.pth).
+        when RUN_DIR has none (or an older one than model.pth), on `threads` threads (default: one per core).
         """
         if engine not in ENGINES:
             raise JewelError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -91,7 +93,7 @@ class Predictor:
             model, meta = load_model(run_dir, "cpu")
             return cls(model, meta, engine, run_dir)
         path = onnx_file(run_dir, quantize=engine == "onnx-int8")
-        return cls(OnnxModule(path), read_meta(run_dir), engine, run_dir)
+        return cls(OnnxModule(path, threads), read_meta(run_dir), engine, run_dir)
 
     @classmethod
     def from_export(cls, run_dir: str | Path, trusted: bool = False) -> Predictor:
