@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 
 from inference_speed import untrained_run
@@ -76,10 +77,9 @@ def ray_run(run: Path, data: Path, out: Path, workers: int, single: pd.DataFrame
 
 def kill_one_worker(out: Path) -> None:
     """Once the first shard is written, SIGKILL one live model actor (Ray restarts it and retries its batch)."""
-    from ray.util.state import list_actors
     while not scale.shard_files(out):
         time.sleep(0.2)
-    actors = [a for a in list_actors(filters=[("state", "=", "ALIVE")]) if "BatchWorker" in a.class_name]
+    actors = [p for p in psutil.process_iter(["cmdline"]) if "BatchWorker" in " ".join(p.info["cmdline"] or [])]
     os.kill(actors[0].pid, signal.SIGKILL)
     print(f"killed model actor pid {actors[0].pid} after the first shard", flush=True)
 
