@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .core.errors import JewelError
 from .core.settings import (
-    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PROFILE_NAMES, RECIPES, REVIEW_FOLDS, TEST,
-    UNKNOWN_MODES, VALID,
+    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES, RECIPES, REVIEW_FOLDS,
+    TEST, UNKNOWN_MODES, VALID,
 )
 
 
@@ -80,10 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--min-confidence", type=float, default=None,
                    help="label 'unknown' below this probability (best guess kept)")
     s.add_argument("--format", choices=OUTPUT_FORMATS, default="csv", help="output format (default csv)")
-    s.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    s.add_argument("--out", type=Path,
+                   help="file to write (default: standard output); with --on ray the folder of shards and summary")
     s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
-    s.add_argument("--engine", choices=ENGINES, default="torch",
-                   help="torch (default), onnx, or onnx-int8 (exported on first use)")
+    s.add_argument("--engine", choices=ENGINES, default=None,
+                   help="torch (default; onnx with --on ray), onnx, or onnx-int8 (exported on first use)")
+    s.add_argument("--on", choices=PLACES, default="local",
+                   help="local (default): this process; ray: Ray Data workers, one model each, resumable shards")
+    s.add_argument("--address", help="with --on ray: join this Ray cluster (auto or HOST:PORT); default: a local Ray")
+    s.add_argument("--workers", type=int, help="with --on ray: model workers, one CPU each (default: every CPU)")
     s.add_argument("--unknown", choices=UNKNOWN_MODES, default="on",
                    help="on (default): label 'unknown' the photos unlike the training photos (the run's threshold, "
                         "fitted on its valid split); off: always a class")
@@ -165,14 +170,25 @@ def _cmd_evaluate(a) -> int:
 
 
 def _cmd_predict(a) -> int:
-    from .jobs.predict import predict_files, write_predictions
+    from .jobs.predict import predict_files, predict_on_ray, write_predictions
     if a.top_k < 1:
         raise JewelError("--top-k must be at least 1")
     if a.min_confidence is not None and not 0 <= a.min_confidence <= 1:
         raise JewelError("--min-confidence must be between 0 and 1")
-    df = predict_files(a.run_dir, a.paths, top_k=a.top_k, min_confidence=a.min_confidence,
-                       batch_size=a.batch_size, engine=a.engine, unknown=a.unknown == "on")
-    write_predictions(df, a.format, a.out)
+    options = dict(top_k=a.top_k, min_confidence=a.min_confidence, batch_size=a.batch_size,
+                   unknown=a.unknown == "on")
+    if a.on == "ray":
+        if a.out is None:
+            raise JewelError("--on ray writes Parquet shards and a summary into a folder: give --out DIR")
+        if a.workers is not None and a.workers < 1:
+            raise JewelError("--workers must be at least 1")
+        df = predict_on_ray(a.run_dir, a.paths, a.out, a.format, engine=a.engine or "onnx", address=a.address,
+                            workers=a.workers, **options)
+    elif a.address or a.workers:
+        raise JewelError("--address and --workers go with --on ray")
+    else:
+        df = predict_files(a.run_dir, a.paths, engine=a.engine or "torch", **options)
+        write_predictions(df, a.format, a.out)
     n_ok = int(df["error"].isna().sum() if "error" in df else len(df))
     print(f"{n_ok} of {len(df)} files predicted" + (f"; written to {a.out}" if a.out else ""), file=sys.stderr)
     return 0 if n_ok else 1

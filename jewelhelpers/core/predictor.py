@@ -55,11 +55,13 @@ class OnnxModule(nn.Module):
     It holds one empty parameter only so that code asking a model for its device finds the CPU.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, threads: int | None = None):
         super().__init__()
         import onnxruntime as ort
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one thread per core
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
 
@@ -90,20 +92,23 @@ class Predictor:
         self.unknown = unknown  # (meta.json's "unknown" record, the bank of training features), or None: off
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, engine: str = "torch", unknown: bool = False) -> Predictor:
+    def from_run(cls, run_dir: str | Path, engine: str = "torch", unknown: bool = False,
+                 threads: int | None = None) -> Predictor:
         """Load RUN_DIR's portable format (meta.json + model.pth, `weights_only=True`): no pickle is executed.
 
         `engine="onnx"` or `"onnx-int8"` runs the exported ONNX model with onnxruntime, exporting it first
-        when RUN_DIR has none (or an older one than model.pth). With `unknown`, every prediction carries an
-        unknown score and photos above the run's threshold are labelled `unknown` (`core.unknown`; a run
-        trained before it existed gets its threshold fitted now, by this engine).
+        when RUN_DIR has none (or an older one than model.pth), on `threads` threads (default: one per core).
+        With `unknown`, every prediction carries an unknown score and photos above the run's threshold are
+        labelled `unknown` (`core.unknown`; a run trained before it existed gets its threshold fitted now, by
+        this engine).
         """
         if engine not in ENGINES:
             raise JewelError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
         if engine == "torch":
             model, meta = load_model(run_dir, "cpu")
         else:
-            model, meta = OnnxModule(onnx_file(run_dir, quantize=engine == "onnx-int8")), read_meta(run_dir)
+            model = OnnxModule(onnx_file(run_dir, quantize=engine == "onnx-int8"), threads)
+            meta = read_meta(run_dir)
         return cls(model, meta, engine, run_dir, run_unknown(run_dir, meta, model) if unknown else None)
 
     @classmethod
