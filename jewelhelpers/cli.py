@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("data", type=Path, help="the run's training DATA (= its test split) or other labelled photos")
     s.add_argument("--out", type=Path, help="report folder (default RUN_DIR/eval-<DATA name>)")
     s.add_argument("--tta", action="store_true", help="also score with test-time augmentation")
+    s.add_argument("--robustness", action="store_true",
+                   help="also score corrupted copies (blur, JPEG, noise, brightness, contrast, occlusion) and "
+                        "products on white pasted on other backgrounds: metrics.json and robustness.png")
 
     s = sub.add_parser("predict", help="classify image files or folders with a trained run")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -129,7 +132,7 @@ def _cmd_train(a) -> int:
 
 def _cmd_evaluate(a) -> int:
     from .jobs.evaluate import evaluate, evaluation_line
-    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta)))
+    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta, robustness=a.robustness)))
     return 0
 
 

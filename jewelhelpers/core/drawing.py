@@ -434,7 +434,7 @@ DRAWERS: dict[str, Callable[..., None]] = {
     "bracelet": _bracelet, "earring": _earrings, "necklace": _necklace, "ring": _ring, "watch": _watch}
 
 
-def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+def backdrop(rng: np.random.Generator, s: int) -> np.ndarray:
     """An s x s float RGB backdrop: white, light gradient, textured (noise, stripes, weave) or dark velvet."""
     kind = rng.integers(4)
     yy, xx = np.mgrid[0:s, 0:s] / s
@@ -495,7 +495,7 @@ def draw_item(label: str, rng: np.random.Generator, size: int = 128) -> Image.Im
     affine = (inv[0, 0], inv[0, 1], off[0], inv[1, 0], inv[1, 1], off[1])
     layer = layer.transform((s, s), Image.AFFINE, affine, resample=Image.BICUBIC)
 
-    bg = _background(rng, s)
+    bg = backdrop(rng, s)
     if body is not None:
         body = body.transform((s, s), Image.AFFINE, affine, resample=Image.BICUBIC).filter(
             ImageFilter.GaussianBlur(s * 0.006))
