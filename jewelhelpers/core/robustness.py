@@ -90,7 +90,7 @@ def _accuracy(model: torch.nn.Module, meta: dict, images: Sequence[Image.Image],
     return float(classification_metrics(out.logits, y[out.ok], meta["classes"])["accuracy"])
 
 
-def robustness_report(model: torch.nn.Module, meta: dict, items: pd.DataFrame, max_images: int = 200,
+def robustness_report(model: torch.nn.Module, meta: dict, items: pd.DataFrame, max_images: int = 120,
                       seed: int = 0) -> dict:
     """Accuracy on `items` (path, label; a seeded `max_images` of them) clean, per corruption and severity, and
     before / after the background swap on the photos on white. Unreadable files are left out."""
