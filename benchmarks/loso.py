@@ -7,8 +7,9 @@ what a lever must raise. Noise: the same LOSO repeated with other seeds (each tr
 rows and another draw of the drawn images); a lever is adopted only if the mean rises by more than twice the
 seeds' standard deviation and no source drops by more than that.
 
-Frozen EfficientNet-Lite0 features are computed once per image and setting (224 / 288 px; centre crop, or the
-whole image squished to a square) and cached by `core.probe.extract_features`; then every setting costs seconds.
+Frozen EfficientNet-Lite0 features are computed once per image and setting (224 px by default, `--sizes 224 288`
+adds the shipped 288 px; centre crop, or the whole image squished to a square) and cached by
+`core.probe.extract_features`; then every setting costs seconds.
 
     flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --extract   # features, once
     flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py              # the selection
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets"
 SHOPS = ("myntra_fashion", "western_lifestyle")
 ARCH = "efficientnet_lite0"
-SIZES = (224, 288)
+SHIPPED_SIZE = 288  # the quick profile's image size
 SQUISH_SIZE = 224  # squished views are cached at this size only (compute is scarce)
 DRAWN_SIZE = 320  # the quick profile's presize: what the recipe draws its images at
 REPOS = {"abhishek-kumar-017/jewellery_classifier": "abhishek", "princesegzy01/Jewellery-Classification": "prince"}
@@ -194,6 +195,9 @@ def main() -> None:
                     help="drawn pools: folders <cache>/drawn-<name>, drawn with the current core.drawing if missing")
     ap.add_argument("--extract", action="store_true", help="only compute the features of every size and view")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[SQUISH_SIZE],
+                    help=f"image sizes to cache and compare (add {SHIPPED_SIZE}, the shipped size: about 16 more "
+                         "minutes on 2 busy cores)")
     ap.add_argument("--cues", action="store_true", help="only print what drawn and real photos differ in, per class")
     ap.add_argument("--out", type=Path, default=None, help="also write every row as CSV here")
     args = ap.parse_args()
@@ -202,7 +206,7 @@ def main() -> None:
     pools = {name: drawn_items(args.cache / f"drawn-{name}", args.drawn_per_class) for name in args.drawings}
     loso = Loso(real, pools, args.cache / "features")
     if args.extract:
-        for size in SIZES:
+        for size in args.sizes:
             for view in ("crop", "squish") if size == SQUISH_SIZE else ("crop",):
                 loso.x("real", size, view)
             for name in pools:
@@ -218,9 +222,11 @@ def main() -> None:
         return
     print("sources:", real["source"].value_counts().to_dict(), "| drawn pools:",
           {k: len(v) for k, v in pools.items()}, flush=True)
-    base = Setting(drawing=args.drawings[0], drawn=min(80, args.drawn_per_class))
+    size = SHIPPED_SIZE if SHIPPED_SIZE in args.sizes else args.sizes[0]
+    base = Setting(size=size, drawing=args.drawings[0], drawn=min(80, args.drawn_per_class))
     levers = [("C=0.1", {"C": 0.1}), ("C=1", {"C": 1.0}), ("no class weights", {"balanced": False}),
-              ("224 px", {"size": 224}), ("no drawn", {"drawn": 0}), ("40 drawn", {"drawn": min(40, args.drawn_per_class)}),
+              *[(f"{other} px", {"size": other}) for other in args.sizes if other != size],
+              ("no drawn", {"drawn": 0}), ("40 drawn", {"drawn": min(40, args.drawn_per_class)}),
               *[(f"drawing {d}", {"drawing": d}) for d in args.drawings[1:]]]
     rows, tables = [], {}
 
@@ -234,22 +240,24 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         return row
 
-    measure("shipped probe (288 px, balanced, C=0.01, 80 drawn v1)", base, args.seeds, None)
+    measure(f"shipped probe settings at {size} px (balanced, C=0.01, 80 drawn v1)", base, args.seeds, None)
     first = rows[0]["setting"]
     adopted = {}
     for name, change in levers:  # one lever at a time, seed 0, paired with the base's seed 0
         if measure(name, replace(base, **change), 1, first)["verdict"].startswith("ADOPT"):
             adopted[name] = change
-    if "224 px" in tables:
-        measure("squish (224 px)", replace(base, size=SQUISH_SIZE, view="squish"), 1, "224 px")
+    if SQUISH_SIZE in args.sizes:
+        crop = first if size == SQUISH_SIZE else f"{SQUISH_SIZE} px"
+        measure(f"squish ({SQUISH_SIZE} px)", replace(base, size=SQUISH_SIZE, view="squish"), 1, crop)
     best = {}  # per field, the adopted lever with the highest mean
     for name, change in sorted(adopted.items(), key=lambda kv: tables[kv[0]]["mean"].iloc[0]):
         best.update(change)
     combined = replace(base, **best)
     if best:
         measure(f"combined: {json.dumps(best)}", combined, args.seeds, first)
-    issue = replace(base, size=224, C=1.0, balanced=False, drawn=0)
-    measure("issue's probe (224 px, C=1, no class weights, no drawn)", issue, args.seeds, first)
+    if SQUISH_SIZE in args.sizes:
+        issue = replace(base, size=SQUISH_SIZE, C=1.0, balanced=False, drawn=0)
+        measure(f"issue's probe ({SQUISH_SIZE} px, C=1, no class weights, no drawn)", issue, args.seeds, first)
     df = pd.DataFrame(rows)
     print(df.drop(columns="config").to_string(index=False))
     print(f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}; chosen: {json.dumps(asdict(combined))}")
