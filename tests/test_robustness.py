@@ -60,4 +60,5 @@ def test_evaluate_robustness_writes_the_report_and_plot(tiny_run, shop_folders, 
     assert set(report["background_swap"]) == {"n", "original", "swapped"}
     assert (tmp_path / "eval" / "robustness.png").stat().st_size > 5000
     assert "worst corruption" in evaluation_line(metrics)
+    assert "## Robustness" in (tmp_path / "eval" / "report.md").read_text()
     assert sorted(p.relative_to(shop) for p in shop.rglob("*")) == before

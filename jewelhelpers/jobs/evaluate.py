@@ -83,6 +83,16 @@ def report_markdown(metrics: dict) -> str:
                         if cal["temperature"] else f"No temperature scaling: {cal.get('reason')}.")
     unreadable = "\n".join(f"- `{u['path']}`: {u['reason']}" for u in metrics["unreadable"]) or "none"
     plots = "\n\n".join(f"### {title}\n\n![{title}]({name})" for name, title in PLOTS.items())
+    robust = metrics.get("robustness")
+    if robust:
+        swap = robust["background_swap"]
+        rows = [[name, robust["clean"], *accs] for name, accs in robust["corruptions"].items()]
+        plots += (f"\n\n## Robustness ({robust['n']} images)\n\n"
+                  + _table(["corruption", "clean", *[f"severity {s}" for s in robust["severities"]]], rows)
+                  + f"\n\nOcclusion hides {', '.join(f'{v:.0%}' for v in robust['occluded_share'])} of the object's box. "
+                  + (f"Background swap on the {swap['n']} photos on white: {swap['original']:.3f} -> {swap['swapped']:.3f}."
+                     if swap["n"] else "No photo on white: no background swap.")
+                  + f"\n\n![Robustness]({ROBUSTNESS_PLOT})")
     return f"""# Evaluation of `{Path(metrics['run_dir']).name}`
 
 - Run: `{metrics['run_dir']}`
