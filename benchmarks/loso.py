@@ -11,8 +11,12 @@ Frozen EfficientNet-Lite0 features are computed once per image and setting (224 
 adds the shipped 288 px; centre crop, or the whole image squished to a square) and cached by
 `core.probe.extract_features`; then every setting costs seconds.
 
-    flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --extract   # features, once
-    flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py              # the selection
+    flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --drawings v1 v2 --extract  # once
+    flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --drawings v1 v2            # selection
+    .venv/bin/python benchmarks/loso.py --drawings v1 v2 --cues   # what drawn and real photos differ in, per class
+
+A pool missing from the cache is drawn with the *current* `core.drawing`: the `v1` pool of RESULTS.md was drawn
+before issue 16's fix (commit 80823ea), so to compare drawings, draw each pool from its own checkout first.
     .venv/bin/python benchmarks/loso.py --max-per-class 3 --drawn-per-class 4 --seeds 1 --cache /tmp/x  # a test
 """
 from __future__ import annotations
