@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("data", type=Path, help="the run's training DATA (= its test split) or other labelled photos")
     s.add_argument("--out", type=Path, help="report folder (default RUN_DIR/eval-<DATA name>)")
     s.add_argument("--tta", action="store_true", help="also score with test-time augmentation")
+    s.add_argument("--robustness", action="store_true",
+                   help="also score corrupted copies (blur, JPEG, noise, brightness, contrast, occlusion) and "
+                        "products on white pasted on other backgrounds: metrics.json and robustness.png")
     s.add_argument("--unknown-data", type=Path,
                    help="photos of none of the classes: report how the unknown score separates them (AUROC, FPR)")
 
@@ -165,7 +168,8 @@ def _cmd_train(a) -> int:
 
 def _cmd_evaluate(a) -> int:
     from .jobs.evaluate import evaluate, evaluation_line
-    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta, unknown_data=a.unknown_data)))
+    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta, unknown_data=a.unknown_data,
+                                   robustness=a.robustness)))
     return 0
 
 

@@ -185,12 +185,16 @@ def _band(d: ImageDraw.ImageDraw, x: float, y: float, rx: float, aspect: float, 
 
 
 def _ring(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float, metal: Colour) -> None:
-    """A finger ring: a thick band in perspective, often with one or more stones on top."""
-    rx = ext * rng.uniform(0.3, 0.42)
+    """A finger ring: a band in perspective, as large in the frame as a bracelet (a catalogue fills the frame with
+    either), plain in 40% of rings (wedding bands), else with one or more stones on top.
+
+    What tells it from a bangle is the band's thickness against its diameter, not a gem or its size in the frame."""
+    rx = ext * rng.uniform(0.36, 0.48)
     aspect = rng.uniform(0.3, 0.85)
-    t, h = rx * rng.uniform(0.1, 0.22), rx * rng.uniform(0.12, 0.4)
+    style = rng.choice(["plain", "plain", "solitaire", "trilogy", "halo", "eternity"], p=[0.2, 0.2, 0.2, 0.15, 0.1, 0.15])
+    wide = style == "plain"
+    t, h = rx * rng.uniform(0.1, 0.25 if wide else 0.22), rx * rng.uniform(0.12, 0.6 if wide else 0.4)
     gx, gy = _band(d, x, y + 0.1 * ext, rx, aspect, t, h, metal)
-    style = rng.choice(["plain", "solitaire", "solitaire", "trilogy", "halo", "eternity"])
     gem, cut = GEMS[str(rng.choice(list(GEMS)))], str(rng.choice(CUTS))
     r = rx * rng.uniform(0.22, 0.4)
     if style == "solitaire":
@@ -303,14 +307,17 @@ def _necklace(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: flo
 
 def _bracelet(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float,
               metal: Colour) -> None:
-    """A closed loop seen in perspective: a chain, a string of beads, a tennis line of stones or a bangle."""
+    """A closed loop seen in perspective: a chain, a string of beads, a tennis line of stones or a bangle.
+
+    Bangles (a third of bracelets) are thin against their diameter, and 70% of them carry a line of stones, so a
+    plain band is not what makes a bracelet (real rings are often plain bands)."""
     rx = ext * rng.uniform(0.36, 0.48)
     aspect = rng.uniform(0.3, 0.95)
-    style = str(rng.choice(["cable", "box", "beads", "tennis", "bangle"]))
+    style = str(rng.choice(["cable", "box", "beads", "tennis", "bangle"], p=[0.2, 0.15, 0.15, 0.15, 0.35]))
     if style == "bangle":
-        t, h = rx * rng.uniform(0.035, 0.09), rx * rng.uniform(0.04, 0.22)
+        t, h = rx * rng.uniform(0.035, 0.09), rx * rng.uniform(0.04, 0.3)
         _band(d, x, y, rx, aspect, t, h, metal)
-        if rng.random() < 0.4:
+        if rng.random() < 0.7:
             gem, ry = GEMS[str(rng.choice(list(GEMS)))], rx * aspect
             for a in np.linspace(0.25 * math.pi, 0.75 * math.pi, 7):
                 _bead(d, x + (rx - t / 2) * math.cos(a), y - h / 2 + (ry - t * aspect / 2) * math.sin(a),
@@ -550,7 +557,7 @@ NEAR_MISS_DRAWERS: dict[str, Callable[..., None]] = dict(zip(
     NEAR_MISSES, (_key, _coin, _hair_clip, _button, _bottle_cap, _cufflinks), strict=True))
 
 
-def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+def backdrop(rng: np.random.Generator, s: int) -> np.ndarray:
     """An s x s float RGB backdrop: white, light gradient, textured (noise, stripes, weave) or dark velvet."""
     kind = rng.integers(4)
     yy, xx = np.mgrid[0:s, 0:s] / s
@@ -616,7 +623,7 @@ def draw_item(label: str, rng: np.random.Generator, size: int = 128,
     affine = (inv[0, 0], inv[0, 1], off[0], inv[1, 0], inv[1, 1], off[1])
     layer = layer.transform((s, s), Image.AFFINE, affine, resample=Image.BICUBIC)
 
-    bg = _background(rng, s)
+    bg = backdrop(rng, s)
     if body is not None:
         body = body.transform((s, s), Image.AFFINE, affine, resample=Image.BICUBIC).filter(
             ImageFilter.GaussianBlur(s * 0.006))

@@ -138,6 +138,23 @@ def plot_coverage(curve: pd.DataFrame, chosen: float | None = None) -> Figure:
     return fig
 
 
+def plot_robustness(report: dict) -> Figure:
+    """Accuracy per corruption against severity (0 = clean), and the background swap, from `robustness_report`."""
+    fig = new_figure((8, 3.6))
+    ax, bx = fig.subplots(1, 2, width_ratios=[3, 1])
+    xs = [0, *report["severities"]]
+    for name, accs in report["corruptions"].items():
+        ax.plot(xs, [report["clean"], *accs], marker="o", label=name)
+    ax.set(xlabel="severity (0 = clean)", ylabel="accuracy", ylim=(0, 1.02), xticks=xs,
+           title=f"Corruptions ({report['n']} images)")
+    ax.legend(fontsize=8, ncols=2)
+    swap = report["background_swap"]
+    if swap["n"]:
+        bx.bar(["on white", "swapped"], [swap["original"], swap["swapped"]], color=["#999999", "#4c72b0"])
+    bx.set(ylim=(0, 1.02), title=f"Background swap ({swap['n']} on white)")
+    return fig
+
+
 def plot_unknown_scores(scores: dict[str, np.ndarray], threshold: float | None = None,
                         title: str = "Unknown scores") -> Figure:
     """Overlaid histograms of unknown scores per set of photos (e.g. jewelry vs not), the threshold marked.

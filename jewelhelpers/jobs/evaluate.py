@@ -15,11 +15,12 @@ import pandas as pd
 import torch
 
 from ..core.errors import JewelError
-from ..core.figures import plot_confusion, plot_f1, plot_reliability, plot_unknown_scores
+from ..core.figures import plot_confusion, plot_f1, plot_reliability, plot_robustness, plot_unknown_scores
 from ..core.images import check_outside_data, read_items
 from ..core.interpret import pick_right_wrong, plot_gallery, plot_grad_cam, top_losses
 from ..core.manifest import manifest_split
 from ..core.metrics import N_BINS, most_confused, prediction_table
+from ..core.robustness import robustness_report
 from ..core.runs import METRICS, load_model, read_meta, write_json
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.unknown import unknown_report
@@ -27,6 +28,7 @@ from ..core.unknown import unknown_report
 PLOTS = {"confusion_matrix.png": "Confusion matrix", "per_class_f1.png": "F1 per class",
          "reliability.png": "Reliability diagram", "top_losses.png": "Top losses",
          "grad_cam.png": "Grad-CAM: right and wrong predictions"}
+ROBUSTNESS_PLOT = "robustness.png"  # with --robustness
 
 
 # ---- what to evaluate --------------------------------------------------------------------------------
@@ -83,6 +85,16 @@ def report_markdown(metrics: dict) -> str:
     unreadable = "\n".join(f"- `{u['path']}`: {u['reason']}" for u in metrics["unreadable"]) or "none"
     unknown = unknown_markdown(metrics["unknown"])
     plots = "\n\n".join(f"### {title}\n\n![{title}]({name})" for name, title in PLOTS.items())
+    robust = metrics.get("robustness")
+    if robust:
+        swap = robust["background_swap"]
+        rows = [[name, robust["clean"], *accs] for name, accs in robust["corruptions"].items()]
+        plots += (f"\n\n## Robustness ({robust['n']} images)\n\n"
+                  + _table(["corruption", "clean", *[f"severity {s}" for s in robust["severities"]]], rows)
+                  + f"\n\nOcclusion hides {', '.join(f'{v:.0%}' for v in robust['occluded_share'])} of the object's box. "
+                  + (f"Background swap on the {swap['n']} photos on white: {swap['original']:.3f} -> {swap['swapped']:.3f}."
+                     if swap["n"] else "No photo on white: no background swap.")
+                  + f"\n\n![Robustness]({ROBUSTNESS_PLOT})")
     return f"""# Evaluation of `{Path(metrics['run_dir']).name}`
 
 - Run: `{metrics['run_dir']}`
@@ -149,11 +161,14 @@ def default_out(run_dir: str | Path, data: str | Path) -> Path:
 
 
 def evaluate(run_dir: str | Path, data: str | Path, out: str | Path | None = None, tta: bool = False,
-             progress: bool = True, unknown_data: str | Path | None = None) -> dict:
+             progress: bool = True, unknown_data: str | Path | None = None, robustness: bool = False) -> dict:
     """Evaluate a run on DATA; write metrics.json, predictions.csv, the plots and report.md into `out`.
 
     The run's unknown-photo threshold is reported on DATA (fitted and stored first if the run has none); with
-    `unknown_data` (photos of no class) also AUROC and FPR at 95% TPR, and `unknown_scores.png`.
+    `unknown_data` (photos of no class) also AUROC and FPR at 95% TPR, and `unknown_scores.png`. With
+    `robustness`, metrics.json also holds `robustness` (`core.robustness.robustness_report`: accuracy per
+    corruption and severity, and the background swap) and `robustness.png` shows it.
+
     Returns the metrics. Raises JewelError when RUN_DIR or DATA cannot be used. Nothing is written into DATA.
     """
     run_dir, data = Path(run_dir).expanduser(), Path(data).expanduser()
@@ -172,6 +187,9 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path | None = Non
                             metrics["unknown"]["threshold"]).savefig(out / "unknown_scores.png", dpi=100)
     preds = prediction_table(res, meta["classes"])
     preds.to_csv(out / "predictions.csv", index=False)
+    if robustness:
+        metrics["robustness"] = robustness_report(model, meta, res.items)
+        plot_robustness(metrics["robustness"]).savefig(out / ROBUSTNESS_PLOT, dpi=100)
     write_json(out / METRICS, metrics)
     save_plots(metrics, preds, model, meta, out)
     (out / "report.md").write_text(report_markdown(metrics), encoding="utf-8")
@@ -185,6 +203,11 @@ def evaluation_line(metrics: dict) -> str:
              + (f" -> {metrics['ece_calibrated']:.3f} at T={metrics['temperature']:.2f}" if metrics["temperature"] else "")]
     if "tta" in metrics:
         parts.append(f"TTA accuracy {metrics['tta']['accuracy']:.3f}")
+    if "robustness" in metrics:
+        worst = min((acc[-1], name) for name, acc in metrics["robustness"]["corruptions"].items())
+        swap = metrics["robustness"]["background_swap"]
+        parts.append(f"worst corruption {worst[1]} {worst[0]:.3f}"
+                     + (f", background swap {swap['original']:.3f} -> {swap['swapped']:.3f}" if swap["n"] else ""))
     line = ", ".join(parts) + f" on {metrics['n']} images ({metrics['evaluated_on']})"
     if metrics["unreadable"]:
         line += f"; {len(metrics['unreadable'])} unreadable skipped"
