@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
     s.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx (default) or onnx-int8")
     s.add_argument("--out", type=Path, help="file to write (default inside RUN_DIR)")
+    s.add_argument("--external", type=Path, action="append",
+                   help="onnx-int8: other shops' photos to measure int8's agreement with float32 on (repeatable; "
+                        "default JEWEL_EXTERNAL_DATA)")
 
     s = sub.add_parser("app", help="serve the upload app as a web page (Voila): photos in, top-3 labels out")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -149,7 +152,7 @@ def _cmd_predict(a) -> int:
 
 def _cmd_export(a) -> int:
     from .jobs import export
-    export.run(a.run_dir, a.format, a.out)
+    export.run(a.run_dir, a.format, a.out, a.external)
     return 0
 
 

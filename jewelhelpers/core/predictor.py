@@ -24,7 +24,7 @@ from .errors import JewelError
 from .forward import ImageInput, batch_logits, probabilities
 from .manifest import manifest_split
 from .metrics import match_classes
-from .onnx import onnx_file
+from .onnx import OnnxModule, onnx_file
 from .runs import EXPORT, load_model, read_meta
 from .settings import ENGINES
 
@@ -43,25 +43,6 @@ class Prediction:
     probability: float
     best_guess: str
     top_k: list[tuple[str, float]]
-
-
-class OnnxModule(nn.Module):
-    """An onnxruntime session behind `nn.Module`'s call, so batching and TTA treat it like the torch model.
-
-    It holds one empty parameter only so that code asking a model for its device finds the CPU.
-    """
-
-    def __init__(self, path: str | Path):
-        super().__init__()
-        import onnxruntime as ort
-        self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.detach().cpu().contiguous().numpy().astype(np.float32, copy=False)
-        return torch.from_numpy(self.session.run(None, {self.input_name: x})[0])
 
 
 class Predictor:
