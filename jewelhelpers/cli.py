@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="file to write (default: standard output)")
     s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     s.add_argument("--engine", choices=ENGINES, default="torch",
-                   help="torch (default), onnx, or onnx-int8 (exported on first use)")
+                   help="torch (default), onnx (the same labels, faster), or onnx-int8 (its labels can differ from "
+                        "float32's on other shops' photos: `jewel export --format onnx-int8` measures how often); "
+                        "ONNX files are exported on first use")
 
     s = sub.add_parser("export", help="export a run's model (ONNX)")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -93,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets anyone on the "
                         "network upload photos, with no password)")
     s.add_argument("--engine", choices=ENGINES, default="onnx",
-                   help="onnx (default, fast), onnx-int8, or torch (slower; adds Grad-CAM)")
+                   help="onnx (default, fast), onnx-int8 (can differ from float32 on other shops' photos; "
+                        "`jewel export --format onnx-int8` measures how often), or torch (slower; adds Grad-CAM)")
     s.add_argument("--min-confidence", type=float, default=0.5,
                    help="the page's starting threshold: 'unknown' below this probability (default 0.5)")
 

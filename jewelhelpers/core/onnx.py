@@ -30,10 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .drawing import synth_items
 from .errors import JewelError
 from .forward import batch_logits, center_square, image_tensor
 from .images import open_rgb, read_items
 from .manifest import manifest_split
+from .probe import ShiftAug
 from .runs import WEIGHTS, load_model, read_meta, update_meta
 
 ONNX_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
@@ -145,8 +147,6 @@ def calibration_batches(run_dir: str | Path, meta: dict, n: int = N_CALIBRATION,
                         batch_size: int = 8) -> list[np.ndarray]:
     """Varied preprocessed images to calibrate int8 ranges: train-split photos (every class in turn), drawn
     images and other-style views of train photos, a third each (`n` in all; drawn ones fill in for few photos)."""
-    from .drawing import synth_items
-    from .probe import ShiftAug
     train = manifest_split(run_dir, meta, "train")
     picked = train.sample(frac=1.0, random_state=0).assign(
         turn=lambda d: d.groupby("label").cumcount()).sort_values("turn", kind="stable")
