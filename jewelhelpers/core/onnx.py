@@ -5,22 +5,22 @@ does (centre square resized to presize, resized to size, scaled to [0, 1], then 
 mean/std), with a dynamic batch axis, and returns logits in the run's class order. All of that is recorded
 in `meta.json` under "onnx", so another program (a phone app, a server) can reproduce it.
 
-int8: static quantisation (QDQ format, per-channel int8 weights, uint8 activations) calibrated on varied images:
-train-split photos, drawn images (some worn on a hand, neck or face) and other-style views of train photos
-(`core.probe.ShiftAug`: zoom-out onto other backgrounds, rotation, colour, grayscale, blur), so the ranges also
-cover photos unlike the training shop's. The layers whose outputs lose most to int8 (lowest signal-to-quantisation
-noise, measured on a few calibration images) stay float32, and so does the head: its few small matrix products
-gain nothing from int8. `int8_agreement` measures how often int8 and float32 give the same label, on the test
-split and on other shops' folders; `jewel export` prints it and keeps it in meta.json. Dynamic quantisation
-(`quantize_dynamic`) was measured and rejected: its ConvInteger kernels ran a ResNet50 at 1.2 images/s against
-7.0 for float32 ONNX (benchmarks/inference_speed.py measures speed and accuracy side by side). `jewel export`
-(`jobs.export`) is the verb; `core.predictor` exports on first use.
+int8: static quantisation (QDQ format, per-channel int8 weights, uint8 activations) calibrated on images of
+the run's train split. The head stays float32: its few small matrix products gain nothing from int8, and its
+BatchNorm1d layers do not quantise per channel. Dynamic quantisation (`quantize_dynamic`) was measured and
+rejected: it helps MatMul/Gemm, but its ConvInteger kernels ran a ResNet50 at 1.2 images/s against 7.0 for
+float32 ONNX and 3.6 for eager PyTorch (batch 32, 224 px, 2 CPU cores), while static QDQ runs the convolutions
+as int8 and was about 3x faster than float32 ONNX (benchmarks/inference_speed.py measures speed and accuracy
+side by side). Varied calibration images (train photos, drawn and other-style views) and
+keeping the 8 most sensitive layers in float32 were measured and did not raise int8's agreement with float32 on
+other shops' photos (benchmarks/RESULTS.md, issue 13). `int8_agreement` measures how often int8 and float32 give
+the same label, on the test split and other shops' folders; `jewel export` prints it and keeps it in meta.json.
+`jewel export` (`jobs.export`) is the verb; `core.predictor` exports on first use.
 
 Taught in: 04_inference_and_deployment.ipynb.
 """
 from __future__ import annotations
 
-import random
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -30,25 +30,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .drawing import synth_items
 from .errors import JewelError
-from .forward import batch_logits, center_square, image_tensor
-from .images import open_rgb, read_items
+from .forward import batch_logits, preprocess
+from .images import read_items
 from .manifest import manifest_split
-from .probe import ShiftAug
 from .runs import WEIGHTS, load_model, read_meta, update_meta
 
 ONNX_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 OPSET = 17
-N_CALIBRATION = 96  # calibration images: a third train photos, a third drawn, a third other-style views
-N_SENSITIVITY = 4  # of them, used to find the layers int8 hurts most (every activation is kept in memory)
-N_FLOAT_LAYERS = 8  # that many of the body's layers stay float32
+N_CALIBRATION = 32
 HEAD_SCOPE = "/1/"  # exported node names of the head, model[1] of Sequential(body, head)
 MIN_AGREEMENT = 0.99  # int8 is trusted where it gives float32's label this often
-INT8_METHOD = (f"static QDQ quantisation (onnxruntime.quantization.quantize_static): per-channel int8 weights, "
-               f"uint8 activations, MinMax ranges calibrated on {N_CALIBRATION} varied images (train photos, drawn "
-               f"images, other-style views of train photos); the head and the {N_FLOAT_LAYERS} body layers with the "
-               "lowest signal-to-quantisation noise stay float32")
+INT8_METHOD = (f"static QDQ quantisation (onnxruntime.quantization.quantize_static) of the body: per-channel "
+               f"int8 weights, uint8 activations, MinMax ranges calibrated on up to {N_CALIBRATION} train-split "
+               "images; the head stays float32")
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, quantize: bool = False) -> Path:
@@ -105,7 +100,7 @@ def onnx_engine(model: nn.Module, size: int) -> OnnxModule:
     """`model` (frozen, CPU) run by onnxruntime: exported to a temporary file, loaded, the file deleted.
 
     The same numbers as eager PyTorch to float rounding (tests check 1e-4), several times faster on a CPU for
-    EfficientNet-Lite0 (benchmarks/train_speed.py measures the engines); LP-FT's frozen pass runs on it.
+    EfficientNet-Lite0 (benchmarks/eager_throughput.py measures it); LP-FT's frozen pass runs on it.
     """
     with tempfile.TemporaryDirectory(prefix="jewel-frozen-") as tmp:
         return OnnxModule(write_onnx(model, size, Path(tmp) / "frozen.onnx"))
@@ -143,37 +138,30 @@ def write_onnx(model: torch.nn.Module, size: int, path: str | Path) -> Path:
     return path
 
 
-def calibration_batches(run_dir: str | Path, meta: dict, n: int = N_CALIBRATION,
-                        batch_size: int = 8) -> list[np.ndarray]:
-    """Varied preprocessed images to calibrate int8 ranges: train-split photos (every class in turn), drawn
-    images and other-style views of train photos, a third each (`n` in all; drawn ones fill in for few photos)."""
+def calibration_batches(run_dir: str | Path, meta: dict, n: int = N_CALIBRATION, batch_size: int = 8) -> list[np.ndarray]:
+    """Preprocessed images of the run's train split (up to `n`, every class represented) to calibrate int8 ranges."""
     train = manifest_split(run_dir, meta, "train")
     picked = train.sample(frac=1.0, random_state=0).assign(
         turn=lambda d: d.groupby("label").cumcount()).sort_values("turn", kind="stable")
-    photos, presize = [], int(meta["presize"])
+    tensors = []
     for path in picked["path"]:
-        if len(photos) == 2 * (n // 3):
+        if len(tensors) == n:
             break
         try:
-            photos.append(open_rgb(path))
+            tensors.append(preprocess(path, meta))
         except JewelError:
             continue
-    if not photos:
+    if not tensors:
         raise JewelError(f"int8 quantisation needs calibration images, and none of the train split of {run_dir}'s "
                          "manifest can be read: restore the training data, or export --format onnx")
-    rng, aug = random.Random(0), ShiftAug()  # every other photo (classes take turns) in another style
-    squares = [center_square(im, presize) if i % 2 == 0 else aug(im, presize, rng) for i, im in enumerate(photos)]
-    with tempfile.TemporaryDirectory(prefix="jewel-calibration-") as tmp:
-        per_class = -(-(n - len(squares)) // len(meta["classes"]))
-        drawn = synth_items(tmp, meta["classes"], per_class, presize).sample(frac=1.0, random_state=0)
-        squares += [open_rgb(p) for p in drawn["path"][:n - len(squares)]]
-    x = torch.stack([image_tensor(sq, int(meta["size"]), meta["mean"], meta["std"]) for sq in squares]).numpy()
+    x = torch.stack(tensors).numpy()
     return [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
 
 
-def _reader(batches: list[np.ndarray]):
-    """The batches as onnxruntime's `CalibrationDataReader` (one pass)."""
-    from onnxruntime.quantization import CalibrationDataReader
+def quantize_int8(source: str | Path, path: str | Path, batches: list[np.ndarray]) -> Path:
+    """Static QDQ int8 quantisation of the float ONNX model `source`, calibrated on `batches`."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -182,54 +170,14 @@ def _reader(batches: list[np.ndarray]):
         def get_next(self) -> dict | None:
             return next(self.feeds, None)
 
-    return Reader()
-
-
-def _quantize(prepared: Path, path: Path, batches: list[np.ndarray], exclude: list[str]) -> None:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    quantize_static(str(prepared), str(path), _reader(batches), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
-
-
-def sensitive_nodes(prepared: Path, qdq: Path, x: np.ndarray, k: int = N_FLOAT_LAYERS) -> list[str]:
-    """The `k` nodes of `prepared` (a float model) whose outputs in `qdq` (its int8 version) have the lowest
-    signal-to-quantisation-noise ratio on the images `x`: the layers int8 hurts most, to keep in float32."""
     import onnx
-    from onnxruntime.quantization.qdq_loss_debug import (
-        collect_activations, compute_activation_error, create_activation_matching,
-        modify_model_output_intermediate_tensors)
-    with tempfile.TemporaryDirectory() as tmp:
-        activations = []
-        for model in (qdq, prepared):
-            augmented = Path(tmp) / f"augmented-{model.name}"
-            modify_model_output_intermediate_tensors(str(model), str(augmented))
-            activations.append(collect_activations(str(augmented), _reader([x])))
-    matching = {name: m for name, m in create_activation_matching(*activations).items()  # tensors of one shape
-                if len({np.concatenate(v).size for v in m.values()}) == 1}
-    errors = compute_activation_error(matching)
-    producer = {out: node.name for node in onnx.load(str(prepared)).graph.node for out in node.output}
-    ranked = sorted((err["qdq_err"], producer[name]) for name, err in errors.items()
-                    if name in producer and not producer[name].startswith(HEAD_SCOPE))
-    return [node for _, node in ranked[:k]]
-
-
-def quantize_int8(source: str | Path, path: str | Path, batches: list[np.ndarray],
-                  n_float: int = N_FLOAT_LAYERS) -> Path:
-    """Static QDQ int8 quantisation of the float ONNX model `source`, calibrated on `batches`; the head and the
-    `n_float` most sensitive body layers (`sensitive_nodes`) stay float32."""
-    import onnx
-    from onnxruntime.quantization.shape_inference import quant_pre_process
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         head = [n.name for n in onnx.load(str(prepared)).graph.node if n.name.startswith(HEAD_SCOPE)]
-        _quantize(prepared, path, batches, head)
-        if n_float:
-            x = np.concatenate(batches)
-            sample = x[::max(1, len(x) // N_SENSITIVITY)][:N_SENSITIVITY]  # photos, other-style and drawn alike
-            exclude = head + sensitive_nodes(prepared, path, sample, n_float)
-            _quantize(prepared, path, batches, exclude)
+        quantize_static(str(prepared), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head)
     return path
 
 
