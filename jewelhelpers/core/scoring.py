@@ -69,8 +69,10 @@ def calibration(run_dir: str | Path, model: torch.nn.Module, meta: dict, progres
 
 def score_items(run_dir: str | Path, model: torch.nn.Module, meta: dict, items: pd.DataFrame, data: str | Path,
                 evaluated_on: str, out: str | Path, tta: bool = False, progress: bool = True,
-                outputs: RunLogits | None = None, valid: RunLogits | None = None) -> tuple[dict, RunLogits]:
-    """The metrics.json of `model` on `items` (path, label), and the logits behind it.
+                features: bool = False, outputs: RunLogits | None = None,
+                valid: RunLogits | None = None) -> tuple[dict, RunLogits]:
+    """The metrics.json of `model` on `items` (path, label), and the logits (and with `features`, the pooled
+    features) behind it.
 
     Images of classes the model does not know are left out (said aloud), unreadable ones skipped and listed.
     `outputs` and `valid` are the model's outputs on those items and on the valid split when the caller has
@@ -78,7 +80,7 @@ def score_items(run_dir: str | Path, model: torch.nn.Module, meta: dict, items: 
     """
     items, class_info = match_classes(items, meta["classes"])
     cal = calibration(run_dir, model, meta, progress, valid)
-    res = outputs if outputs is not None else run_logits(model, meta, items, progress=progress)
+    res = outputs if outputs is not None else run_logits(model, meta, items, progress=progress, features=features)
     for u in res.unreadable:
         print(f"skipped an unreadable file: {u['reason']}")
     if not len(res.y):

@@ -30,6 +30,11 @@ EXPORT_FORMATS = ("onnx", "onnx-int8")
 OUTPUT_FORMATS = ("csv", "json")
 MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
 VALID, TEST = 0.15, 0.15  # split fractions of `jewel split` and `jewel train` (the rest trains)
+NEAR_MISSES = ("key", "coin", "hair_clip", "button", "bottle_cap", "cufflinks")  # `jewel synth --near-misses`
+UNKNOWN_METHODS = ("msp", "energy", "knn")  # unknown-photo scores measured side by side (core.unknown)
+UNKNOWN_MODES = ("on", "off")  # `jewel predict --unknown`
+UNKNOWN_TPR = 0.95  # share of the valid split's photos the unknown threshold keeps
+REVIEW_FOLDS = 5  # `jewel review`: folds of the out-of-fold probe
 
 
 @dataclass(frozen=True)

@@ -16,31 +16,23 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import JewelError
-from ..core.images import list_images
+from ..core.images import collect_files
 from ..core.predictor import COLUMNS, Predictor
 from ..core.progress import progress as progress_steps
 
 
-def collect_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Files given explicitly (any extension, attempted) and the images found under folders, in order given."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise JewelError(f"{p} does not exist: give image files or folders of images")
-        files += list_images(p) if p.is_dir() else [p]
-    return files
-
-
 def predict_files(run_dir: str | Path, paths: Sequence[str | Path], top_k: int = 3,
-                  min_confidence: float | None = None, batch_size: int = 32, engine: str = "torch") -> pd.DataFrame:
+                  min_confidence: float | None = None, batch_size: int = 32, engine: str = "torch",
+                  unknown: bool = True) -> pd.DataFrame:
     """Predict every file under `paths`, `batch_size` at a time: one row per file, unreadable ones with an `error`.
 
+    With `unknown`, each row has an `unknown_score` and photos above the run's threshold get the label `unknown`.
     Files are only read, never written. Progress goes to stderr when there is more than one batch.
     """
     if batch_size < 1:
         raise JewelError("--batch-size must be at least 1")
     files = collect_files(paths)
-    predictor = Predictor.from_run(run_dir, engine)
+    predictor = Predictor.from_run(run_dir, engine, unknown=unknown)
     parts = []
     starts = range(0, len(files), batch_size)
     for start in progress_steps(starts, "predict", "batches", enabled=len(starts) > 1):

@@ -25,6 +25,7 @@ from ..core.manifest import MANIFEST, make_split, write_manifest
 from ..core.metrics import match_classes
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
+from ..core.unknown import fit_unknown, unknown_report
 from ..recipes.baseline import probe_beside, probe_table
 from ..recipes.classic import fit_recipe
 from ..recipes.dls import profile_dls
@@ -139,19 +140,24 @@ def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, me
         for name, (_, _, items) in sets.items():  # "scored: " keeps them apart from the recipe's train/valid sets
             frozen.run(f"scored: {name}", items, progress=False)
         valid = frozen.logits("valid", model)
-        tuned = {name: score_items(run_dir, model, meta, items, data, on, run_dir, progress=False,
-                                   outputs=frozen.logits(f"scored: {name}", model), valid=valid)[0]
-                 for name, (data, on, items) in sets.items()}
-        result.timings["test"] = round(time.perf_counter() - t, 2)
-        t = time.perf_counter()
+        scored = {name: score_items(run_dir, model, meta, items, data, on, run_dir, progress=False,
+                                    outputs=frozen.logits(f"scored: {name}", model), valid=valid)
+                  for name, (data, on, items) in sets.items()}
+    else:
+        model = runs.load_model(run_dir)[0]  # scored exactly as `jewel evaluate` will load it
+        scored = {name: score_items(run_dir, model, meta, items, data, on, run_dir, progress=False,
+                                    features=name == "test split")
+                  for name, (data, on, items) in sets.items()}
+    tuned = {name: m for name, (m, _) in scored.items()}
+    fit_unknown(run_dir, model, meta, progress=False)  # the unknown-photo bank and threshold, into meta
+    tuned["test split"]["unknown"] = unknown_report(run_dir, model, meta, scored["test split"][1],
+                                                    progress=False)[0]  # as `jewel evaluate` does
+    result.timings["test"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    if frozen:
         baseline = probe_table(meta, frozen.features("train"),
                                {name: frozen.features(f"scored: {name}") for name in sets}, tuned)
     else:
-        model = runs.load_model(run_dir)[0]  # scored exactly as `jewel evaluate` will load it
-        tuned = {name: score_items(run_dir, model, meta, items, data, on, run_dir, progress=False)[0]
-                 for name, (data, on, items) in sets.items()}
-        result.timings["test"] = round(time.perf_counter() - t, 2)
-        t = time.perf_counter()
         baseline = probe_beside(run_dir, meta, {name: items for name, (_, _, items) in sets.items()}, tuned, weights)
     metrics = tuned["test split"]
     result.timings["baseline"] = round(time.perf_counter() - t, 2)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -34,7 +35,7 @@ from torch.utils.data import TensorDataset
 from ..core.backbones import Backbone
 from ..core.drawing import synth_items
 from ..core.errors import JewelError
-from ..core.forward import PooledBody, RunLogits, in_batches, passed_on, run_logits
+from ..core.forward import PooledBody, RunLogits, in_batches, logits_and_pooled, passed_on, run_logits
 from ..core.onnx import onnx_engine
 from ..core.probe import LinearProbe, fit_probe
 from ..core.runs import PLOTS
@@ -136,10 +137,15 @@ class FrozenPass:
         """The frozen body's pooled features of set `name`: the frozen last stage on its cached maps."""
         return passed_on(self.maps[name], PooledBody(self.frozen_tail))
 
-    def logits(self, name: str, model: nn.Sequential) -> RunLogits:
-        """Logits of `model` (`Sequential(body, head)` whose body starts with this prefix) on set `name`'s maps."""
+    def logits(self, name: str, model: nn.Sequential, batch_size: int = 128) -> RunLogits:
+        """Logits and pooled body features of `model` (`Sequential(body, head)` whose body starts with this prefix)
+        on set `name`'s maps, as `core.forward.logits_and_pooled` gives them from the images."""
         body, head = model
-        return passed_on(self.maps[name], nn.Sequential(body[self.cut:], head))
+        tail, res = nn.Sequential(body[self.cut:], head), self.maps[name]
+        with torch.no_grad():
+            parts = [logits_and_pooled(tail, res.logits[i:i + batch_size]) for i in range(0, len(res.logits), batch_size)]
+        logits, features = zip(*parts) if parts else ((torch.empty(0),), (torch.empty(0),))
+        return replace(res, logits=torch.cat(logits), features=torch.cat(features))
 
 
 def head_from_probe(linear: nn.Linear, probe: LinearProbe) -> None:
