@@ -96,17 +96,21 @@ def split_outputs(run_dir: str | Path, model: nn.Module, meta: dict, split: str,
     return out.logits.numpy(), out.features.numpy()
 
 
-def fit_unknown(run_dir: str | Path, model: nn.Module, meta: dict, progress: bool = True) -> dict:
+def fit_unknown(run_dir: str | Path, model: nn.Module, meta: dict, progress: bool = True,
+                train: RunLogits | None = None, valid: RunLogits | None = None) -> dict:
     """Embed the train split as the bank (`unknown_bank.npy`), fit the threshold on the valid split, store both.
 
-    Returns the record kept in meta.json under "unknown"; `meta` (the caller's copy) gets it too.
+    Returns the record kept in meta.json under "unknown"; `meta` (the caller's copy) gets it too. `train` and
+    `valid` are the model's outputs with features on those splits when the caller has them (LP-FT's cached pass).
     """
-    _, train_features = split_outputs(run_dir, model, meta, "train", progress)
+    _, train_features = ((train.logits, train.features) if train is not None
+                         else split_outputs(run_dir, model, meta, "train", progress))
     if not len(train_features):
         raise JewelError("no image of the run's train split could be read to build the unknown-photo bank")
     bank = normalise(train_features)
     np.save(Path(run_dir) / BANK, bank, allow_pickle=False)
-    valid_logits, valid_features = split_outputs(run_dir, model, meta, "valid", progress)
+    valid_logits, valid_features = ((valid.logits, valid.features) if valid is not None
+                                    else split_outputs(run_dir, model, meta, "valid", progress))
     scores = unknown_scores(SHIPPED, valid_logits, valid_features, bank)
     record = {"method": SHIPPED, "k": min(K, len(bank)), "threshold": fit_threshold(scores), "tpr": UNKNOWN_TPR,
               "fitted_on": "the run's valid split", "n_valid": int(len(scores)), "bank": BANK, "n_bank": len(bank)}

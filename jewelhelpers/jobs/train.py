@@ -149,7 +149,8 @@ def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, me
                                     features=name == "test split")
                   for name, (data, on, items) in sets.items()}
     tuned = {name: m for name, (m, _) in scored.items()}
-    fit_unknown(run_dir, model, meta, progress=False)  # the unknown-photo bank and threshold, into meta
+    cached = dict(train=frozen.logits("train", model), valid=valid) if frozen else {}
+    fit_unknown(run_dir, model, meta, progress=False, **cached)  # the unknown-photo bank and threshold, into meta
     tuned["test split"]["unknown"] = unknown_report(run_dir, model, meta, scored["test split"][1],
                                                     progress=False)[0]  # as `jewel evaluate` does
     result.timings["test"] = round(time.perf_counter() - t, 2)
