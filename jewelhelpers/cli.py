@@ -87,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="file to write (default: standard output); with --on ray the folder of shards and summary")
     s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     s.add_argument("--engine", choices=ENGINES, default=None,
-                   help="torch (default; onnx with --on ray), onnx, or onnx-int8 (exported on first use)")
+                   help="torch (default; onnx with --on ray), onnx (the same labels, faster), or onnx-int8 (its labels "
+                        "can differ from float32's on other shops' photos: `jewel export --format onnx-int8` measures "
+                        "how often); ONNX files are exported on first use")
     s.add_argument("--on", choices=PLACES, default="local",
                    help="local (default): this process; ray: Ray Data workers, one model each, resumable shards")
     s.add_argument("--address", help="with --on ray: join this Ray cluster (auto or HOST:PORT); default: a local Ray")
@@ -121,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
     s.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx (default) or onnx-int8")
     s.add_argument("--out", type=Path, help="file to write (default inside RUN_DIR)")
+    s.add_argument("--external", type=Path, action="append",
+                   help="onnx-int8: other shops' photos to measure int8's agreement with float32 on (repeatable; "
+                        "default JEWEL_EXTERNAL_DATA)")
 
     s = sub.add_parser("app", help="serve the upload app as a web page (Voila): photos in, top-3 labels out")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -129,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets anyone on the "
                         "network upload photos, with no password)")
     s.add_argument("--engine", choices=ENGINES, default="onnx",
-                   help="onnx (default, fast), onnx-int8, or torch (slower; adds Grad-CAM)")
+                   help="onnx (default, fast), onnx-int8 (can differ from float32 on other shops' photos; "
+                        "`jewel export --format onnx-int8` measures how often), or torch (slower; adds Grad-CAM)")
     s.add_argument("--min-confidence", type=float, default=0.5,
                    help="the page's starting threshold: 'unknown' below this probability (default 0.5)")
 
@@ -226,7 +232,7 @@ def _cmd_review(a) -> int:
 
 def _cmd_export(a) -> int:
     from .jobs import export
-    export.run(a.run_dir, a.format, a.out)
+    export.run(a.run_dir, a.format, a.out, a.external)
     return 0
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -98,14 +100,28 @@ def shop_folders(tmp_path_factory) -> list[Path]:
 def smoke_run(tmp_path_factory, image_folder, shop_folders) -> Path:
     """A real `jewel train --profile smoke --external shop_a --external shop_b` run through the CLI (random init,
     tiny): every RUN_DIR file. What it printed (to streams that are not terminals, as in a log) is kept beside it
-    in `train.log`.
+    in `train.log`, and how many times each image was preprocessed (= run through the frozen layers) in
+    `preprocessed.json`.
     """
     from jewelhelpers.cli import main
+    from jewelhelpers.core import forward
     run = tmp_path_factory.mktemp("runs") / "smoke"
     log = io.StringIO()
     externals = [arg for shop in shop_folders for arg in ("--external", str(shop))]
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        code = main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--seed", "0", *externals])
+    seen: Counter = Counter()
+    preprocess = forward.preprocess
+
+    def counted(img, meta):
+        seen[str(img)] += 1
+        return preprocess(img, meta)
+
+    forward.preprocess = counted
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            code = main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--seed", "0", *externals])
+    finally:
+        forward.preprocess = preprocess
     (run.parent / "train.log").write_text(log.getvalue())
+    (run.parent / "preprocessed.json").write_text(json.dumps(seen))
     assert code == 0, log.getvalue()[-2000:]
     return run

@@ -103,3 +103,15 @@ def test_benchmark_runs_on_tiny_settings(run, capsys):
     assert (trained.loc[trained["engine"] == "onnx", "agrees_with_eager"] == 1.0).all()
     assert (table.loc[table["engine"] == "torch", "vs_eager"] == 1.0).all()
     assert "untrained" in out and "n/a" in out
+
+
+def test_int8_export_measures_and_records_its_agreement_with_float32(run, shop_folders, capsys):
+    assert main(["export", str(run), "--format", "onnx-int8", "--external", str(shop_folders[0])]) == 0
+    out = capsys.readouterr().out
+    agreement = read_meta(run)["onnx"]["int8_agreement"]
+    assert list(agreement) == ["test split", "shop_a"]
+    assert agreement["test split"]["n"] == 15 and agreement["shop_a"]["n"] == 15  # tiny run: 3 test images a class
+    for name, a in agreement.items():
+        assert 0 <= a["agreement"] <= 1 and a["trusted"] == (a["agreement"] >= 0.99)
+        line = next(x for x in out.splitlines() if f"of {name} ({a['n']} images)" in x)
+        assert ("use --engine onnx" in line) != a["trusted"]

@@ -13,7 +13,7 @@ Taught in: 03_evaluation.ipynb.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,8 @@ from .images import open_rgb
 from .progress import progress as progress_steps
 
 __all__ = ["preprocess", "center_square", "image_tensor", "tta_views", "logits_of", "logits_and_pooled",
-           "batch_logits", "BatchLogits", "probabilities", "RunLogits", "run_logits", "pooled", "PooledBody"]
+           "batch_logits", "BatchLogits", "probabilities", "RunLogits", "run_logits", "in_batches", "passed_on", "pooled",
+           "PooledBody"]
 
 ImageInput = str | Path | bytes | Image.Image
 TTA_ZOOM = 1.15  # the TTA view "slightly larger crop": zoom in by 15% around the centre
@@ -154,6 +155,19 @@ def run_logits(model: nn.Module, meta: dict, items: pd.DataFrame, tta: bool = Fa
     y = kept["label"].map({c: i for i, c in enumerate(meta["classes"])}).to_numpy(dtype=int)
     return RunLogits(out.logits, y, kept, [{"path": paths[i], "reason": r} for i, r in out.errors.items()],
                      out.features)
+
+
+def in_batches(model: nn.Module, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """`model(x)` in eval mode, `batch_size` rows at a time, without gradients (e.g. later layers on cached maps)."""
+    model.eval()
+    with torch.no_grad():
+        rows = [model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)]
+    return torch.cat(rows) if rows else torch.empty(0)
+
+
+def passed_on(res: RunLogits, model: nn.Module) -> RunLogits:
+    """`res` with its outputs fed on through `model`: the same images, labels and unreadable files."""
+    return replace(res, logits=in_batches(model, res.logits))
 
 
 def pooled(body: nn.Module, x: torch.Tensor) -> torch.Tensor:

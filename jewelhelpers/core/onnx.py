@@ -11,7 +11,11 @@ BatchNorm1d layers do not quantise per channel. Dynamic quantisation (`quantize_
 rejected: it helps MatMul/Gemm, but its ConvInteger kernels ran a ResNet50 at 1.2 images/s against 7.0 for
 float32 ONNX and 3.6 for eager PyTorch (batch 32, 224 px, 2 CPU cores), while static QDQ runs the convolutions
 as int8 and was about 3x faster than float32 ONNX (benchmarks/inference_speed.py measures speed and accuracy
-side by side). `jewel export` (`jobs.export`) is the verb; `core.predictor` exports on first use.
+side by side). Varied calibration images (train photos, drawn and other-style views) and
+keeping the 8 most sensitive layers in float32 were measured and did not raise int8's agreement with float32 on
+other shops' photos (benchmarks/RESULTS.md, issue 13). `int8_agreement` measures how often int8 and float32 give
+the same label, on the test split and other shops' folders; `jewel export` prints it and keeps it in meta.json.
+`jewel export` (`jobs.export`) is the verb; `core.predictor` exports on first use.
 
 Taught in: 04_inference_and_deployment.ipynb.
 """
@@ -19,13 +23,16 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from .errors import JewelError
-from .forward import preprocess
+from .forward import batch_logits, preprocess
+from .images import read_items
 from .manifest import manifest_split
 from .runs import WEIGHTS, load_model, read_meta, update_meta
 
@@ -34,6 +41,7 @@ OPSET = 17
 OUTPUTS = ("logits", "features")
 N_CALIBRATION = 32
 HEAD_SCOPE = "/1/"  # exported node names of the head, model[1] of Sequential(body, head)
+MIN_AGREEMENT = 0.99  # int8 is trusted where it gives float32's label this often
 INT8_METHOD = (f"static QDQ quantisation (onnxruntime.quantization.quantize_static) of the body: per-channel "
                f"int8 weights, uint8 activations, MinMax ranges calibrated on up to {N_CALIBRATION} train-split "
                "images; the head stays float32")
@@ -69,6 +77,42 @@ def onnx_file(run_dir: str | Path, quantize: bool = False) -> Path:
     if path and path.is_file() and current and (not weights.is_file() or path.stat().st_mtime >= weights.stat().st_mtime):
         return path
     return export_onnx(run_dir, quantize=quantize)
+
+
+class OnnxModule(nn.Module):
+    """An onnxruntime session behind `nn.Module`'s call, so batching and TTA treat it like the torch model.
+
+    It holds one empty parameter only so that code asking a model for its device finds the CPU.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        super().__init__()
+        import onnxruntime as ort
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one thread per core
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_and_pooled(x)[0]
+
+    def logits_and_pooled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits and, when the file has that output, the pooled body features (see `OUTPUTS`)."""
+        x = x.detach().cpu().contiguous().numpy().astype(np.float32, copy=False)
+        out = self.session.run(None, {self.input_name: x})
+        return torch.from_numpy(out[0]), torch.from_numpy(out[1]) if len(out) > 1 else None
+
+
+def onnx_engine(model: nn.Module, size: int) -> OnnxModule:
+    """`model` (frozen, CPU) run by onnxruntime: exported to a temporary file, loaded, the file deleted.
+
+    The same numbers as eager PyTorch to float rounding (tests check 1e-4), several times faster on a CPU for
+    EfficientNet-Lite0 (benchmarks/eager_throughput.py measures it); LP-FT's frozen pass runs on it.
+    """
+    with tempfile.TemporaryDirectory(prefix="jewel-frozen-") as tmp:
+        return OnnxModule(write_onnx(model, size, Path(tmp) / "frozen.onnx"))
 
 
 def onnx_record(meta: dict) -> dict:
@@ -160,6 +204,27 @@ def quantize_int8(source: str | Path, path: str | Path, batches: list[np.ndarray
         quantize_static(str(prepared), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head)
     return path
+
+
+def int8_agreement(run_dir: str | Path, external: Sequence[str | Path] = ()) -> dict:
+    """How often the int8 model gives the float32 model's label, on the run's test split and on each folder of
+    `external` (other shops' photos, read in place), recorded in meta.json under onnx.int8_agreement.
+
+    Returns {set: {"n", "agreement", "trusted"}}; `trusted` when agreement >= MIN_AGREEMENT.
+    """
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    fp32, int8 = OnnxModule(onnx_file(run_dir)), OnnxModule(onnx_file(run_dir, quantize=True))
+    sets = {"test split": list(manifest_split(run_dir, meta, "test")["path"])}
+    sets |= {Path(f).name: list(read_items(f)["path"]) for f in external}
+    result = {}
+    for name, paths in sets.items():
+        a, b = (batch_logits(m, paths, meta, progress=False).logits.argmax(1) for m in (fp32, int8))
+        agreement = round(float((a == b).float().mean()), 4) if len(a) else None
+        result[name] = {"n": int(len(a)), "agreement": agreement,
+                        "trusted": agreement is not None and agreement >= MIN_AGREEMENT}
+    update_meta(run_dir, onnx=read_meta(run_dir)["onnx"] | {"int8_agreement": result})
+    return result
 
 
 def _relative(path: Path, run_dir: Path) -> str:

@@ -24,7 +24,7 @@ from .errors import JewelError
 from .forward import ImageInput, batch_logits, probabilities
 from .manifest import manifest_split
 from .metrics import match_classes
-from .onnx import onnx_file
+from .onnx import OnnxModule, onnx_file
 from .runs import EXPORT, load_model, read_meta
 from .settings import ENGINES
 from .unknown import run_unknown, unknown_scores
@@ -47,32 +47,6 @@ class Prediction:
     best_guess: str
     top_k: list[tuple[str, float]]
     unknown_score: float | None = None
-
-
-class OnnxModule(nn.Module):
-    """An onnxruntime session behind `nn.Module`'s call, so batching and TTA treat it like the torch model.
-
-    It holds one empty parameter only so that code asking a model for its device finds the CPU.
-    """
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        super().__init__()
-        import onnxruntime as ort
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one thread per core
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits_and_pooled(x)[0]
-
-    def logits_and_pooled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The logits and, when the file has that output, the pooled body features (see `core.onnx.OUTPUTS`)."""
-        x = x.detach().cpu().contiguous().numpy().astype(np.float32, copy=False)
-        out = self.session.run(None, {self.input_name: x})
-        return torch.from_numpy(out[0]), torch.from_numpy(out[1]) if len(out) > 1 else None
 
 
 class Predictor:

@@ -28,12 +28,18 @@ NOTE = ("metrics cover classes_evaluated (DATA's classes the model knows); confu
         "columns all model classes; predicting a class DATA lacks counts as an error")
 
 
-def valid_temperature(run_dir: str | Path, model: torch.nn.Module, meta: dict, progress: bool = True) -> dict:
-    """Fit the temperature on the run's validation split; NLL and ECE there before and after (nothing stored)."""
-    valid = manifest_split(run_dir, meta, "valid")
-    if valid.empty:
-        raise JewelError("the run's manifest has no valid rows to fit a temperature on")
-    res = run_logits(model, meta, match_classes(valid, meta["classes"])[0], progress=progress)
+def valid_temperature(run_dir: str | Path, model: torch.nn.Module, meta: dict, progress: bool = True,
+                      valid: RunLogits | None = None) -> dict:
+    """Fit the temperature on the run's validation split; NLL and ECE there before and after (nothing stored).
+
+    `valid` is the model's outputs on that split when the caller has them already (LP-FT's cached pass).
+    """
+    if valid is None:
+        items = manifest_split(run_dir, meta, "valid")
+        if items.empty:
+            raise JewelError("the run's manifest has no valid rows to fit a temperature on")
+        valid = run_logits(model, meta, match_classes(items, meta["classes"])[0], progress=progress)
+    res = valid
     if not len(res.y):
         raise JewelError("no image of the run's validation split could be read to fit a temperature on")
     t = fit_temperature(res.logits, res.y)
@@ -43,7 +49,8 @@ def valid_temperature(run_dir: str | Path, model: torch.nn.Module, meta: dict, p
             "valid_ece_after": ece(probabilities(res.logits, t).numpy(), res.y)}
 
 
-def calibration(run_dir: str | Path, model: torch.nn.Module, meta: dict, progress: bool = True) -> dict:
+def calibration(run_dir: str | Path, model: torch.nn.Module, meta: dict, progress: bool = True,
+                valid: RunLogits | None = None) -> dict:
     """The run's temperature: reused from meta.json, else fitted on the valid split and stored there (with how).
 
     `meta` (the caller's copy of meta.json) gets the temperature too, so later calls reuse it.
@@ -51,7 +58,7 @@ def calibration(run_dir: str | Path, model: torch.nn.Module, meta: dict, progres
     if meta.get("temperature"):
         return meta.get("calibration") or {"temperature": float(meta["temperature"]), "fitted_on": "reused from meta.json"}
     try:
-        cal = valid_temperature(run_dir, model, meta, progress)
+        cal = valid_temperature(run_dir, model, meta, progress, valid)
     except JewelError as e:
         print(f"no temperature scaling: {e}")
         return {"temperature": None, "fitted_on": None, "reason": str(e)}
@@ -61,16 +68,19 @@ def calibration(run_dir: str | Path, model: torch.nn.Module, meta: dict, progres
 
 
 def score_items(run_dir: str | Path, model: torch.nn.Module, meta: dict, items: pd.DataFrame, data: str | Path,
-                evaluated_on: str, out: str | Path, tta: bool = False,
-                progress: bool = True, features: bool = False) -> tuple[dict, RunLogits]:
+                evaluated_on: str, out: str | Path, tta: bool = False, progress: bool = True,
+                features: bool = False, outputs: RunLogits | None = None,
+                valid: RunLogits | None = None) -> tuple[dict, RunLogits]:
     """The metrics.json of `model` on `items` (path, label), and the logits (and with `features`, the pooled
     features) behind it.
 
     Images of classes the model does not know are left out (said aloud), unreadable ones skipped and listed.
+    `outputs` and `valid` are the model's outputs on those items and on the valid split when the caller has
+    them already (`jewel train` after LP-FT: its cached frozen pass); otherwise the model runs on the images.
     """
     items, class_info = match_classes(items, meta["classes"])
-    cal = calibration(run_dir, model, meta, progress)
-    res = run_logits(model, meta, items, progress=progress, features=features)
+    cal = calibration(run_dir, model, meta, progress, valid)
+    res = outputs if outputs is not None else run_logits(model, meta, items, progress=progress, features=features)
     for u in res.unreadable:
         print(f"skipped an unreadable file: {u['reason']}")
     if not len(res.y):

@@ -15,6 +15,7 @@ Taught in: 05_beyond_labels.ipynb.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,17 +97,21 @@ def split_outputs(run_dir: str | Path, model: nn.Module, meta: dict, split: str,
     return out.logits.numpy(), out.features.numpy()
 
 
-def fit_unknown(run_dir: str | Path, model: nn.Module, meta: dict, progress: bool = True) -> dict:
+def fit_unknown(run_dir: str | Path, model: nn.Module, meta: dict, progress: bool = True,
+                train: RunLogits | None = None, valid: RunLogits | None = None) -> dict:
     """Embed the train split as the bank (`unknown_bank.npy`), fit the threshold on the valid split, store both.
 
-    Returns the record kept in meta.json under "unknown"; `meta` (the caller's copy) gets it too.
+    Returns the record kept in meta.json under "unknown"; `meta` (the caller's copy) gets it too. `train` and
+    `valid` are the model's outputs with features on those splits when the caller has them (LP-FT's cached pass).
     """
-    _, train_features = split_outputs(run_dir, model, meta, "train", progress)
+    _, train_features = ((train.logits, train.features) if train is not None
+                         else split_outputs(run_dir, model, meta, "train", progress))
     if not len(train_features):
         raise JewelError("no image of the run's train split could be read to build the unknown-photo bank")
     bank = normalise(train_features)
     np.save(Path(run_dir) / BANK, bank, allow_pickle=False)
-    valid_logits, valid_features = split_outputs(run_dir, model, meta, "valid", progress)
+    valid_logits, valid_features = ((valid.logits, valid.features) if valid is not None
+                                    else split_outputs(run_dir, model, meta, "valid", progress))
     scores = unknown_scores(SHIPPED, valid_logits, valid_features, bank)
     record = {"method": SHIPPED, "k": min(K, len(bank)), "threshold": fit_threshold(scores), "tpr": UNKNOWN_TPR,
               "fitted_on": "the run's valid split", "n_valid": int(len(scores)), "bank": BANK, "n_bank": len(bank)}
@@ -122,7 +127,7 @@ def run_unknown(run_dir: str | Path, meta: dict, model: nn.Module | None = None,
     record = meta.get("unknown")
     if not record or not (Path(run_dir) / record["bank"]).is_file():
         print(f"{run_dir} has no unknown-photo threshold yet (trained before it existed): fitting it now on its "
-              "valid split and storing it in meta.json", flush=True)
+              "valid split and storing it in meta.json", file=sys.stderr, flush=True)
         record = fit_unknown(run_dir, model if model is not None else load_model(run_dir, "cpu")[0], meta, progress)
     return record, np.load(Path(run_dir) / record["bank"], allow_pickle=False)
 

@@ -26,11 +26,11 @@ from ..core.metrics import match_classes
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
 from ..core.unknown import fit_unknown, unknown_report
-from ..recipes.baseline import probe_beside
+from ..recipes.baseline import probe_beside, probe_table
 from ..recipes.classic import fit_recipe
 from ..recipes.dls import profile_dls
 from ..recipes.fitting import KeepBest, RecipeResult, make_learner, seed_everything
-from ..recipes.lpft import fit_lpft_recipe
+from ..recipes.lpft import FrozenPass, fit_lpft_recipe
 
 
 def _loud(message: str) -> None:
@@ -80,9 +80,12 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         runs.save_weights(run_dir, backbone.model)
         runs.write_json(run_dir / runs.META, meta | {"best": where})
 
+    frozen = None
     try:
         if prof.recipe == "lpft":
-            result = fit_lpft_recipe(backbone, manifest, meta, prof, KeepBest(monitor, save_best), run_dir, seed)
+            frozen = FrozenPass(backbone, meta)  # each image's frozen maps, reused for the test split and baseline
+            result = fit_lpft_recipe(backbone, manifest, meta, prof, KeepBest(monitor, save_best), run_dir, seed,
+                                     frozen=frozen)
         else:
             seed_everything(seed)  # the order images are shuffled in, and the new head's initialisation
             learn = make_learner(profile_dls(manifest, backbone, prof), backbone, path=run_dir)
@@ -93,7 +96,7 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         print(f"interrupted: {'the best checkpoint so far is' if saved else 'no epoch finished, nothing'} "
               f"saved in {run_dir}", flush=True)
         raise
-    return _finish(backbone, manifest, result, meta, prof, run_dir, started, externals, weights)
+    return _finish(backbone, manifest, result, meta, prof, run_dir, started, externals, weights, frozen)
 
 
 def _write_split(data: str | Path, run_dir: Path, prof: Profile, seed: int) -> pd.DataFrame:
@@ -114,29 +117,50 @@ def _export_pkl(backbone: Backbone, manifest: pd.DataFrame, prof: Profile, run_d
 
 
 def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, meta: dict, prof: Profile,
-            run_dir: Path, started: float, external: list[Path], weights: str | Path | None) -> dict:
-    """Write history, curves, weights, export.pkl, test metrics, the probe baseline and meta.json; return the summary."""
+            run_dir: Path, started: float, external: list[Path], weights: str | Path | None,
+            frozen: FrozenPass | None = None) -> dict:
+    """Write history, curves, weights, export.pkl, test metrics, the probe baseline and meta.json; return the summary.
+
+    With `frozen` (LP-FT), the test split and other shops go through the frozen layers once, and those maps give
+    both the fine-tuned model's scores and the frozen probe's; without it each is run on the images.
+    """
     result.history.to_csv(run_dir / runs.HISTORY, index=False)
     plot_history(result.history, run_dir / runs.PLOTS["curves"])
     runs.save_weights(run_dir, backbone.model.float())
     _export_pkl(backbone, manifest, prof, run_dir)
     t = time.perf_counter()
-    model = runs.load_model(run_dir)[0]  # scored exactly as `jewel evaluate` will load it
     test = manifest.loc[manifest["split"] == "test", ["path", "label"]]
     if test.empty:
         raise JewelError("the split has no test images: use more images per class")
-    metrics, res = score_items(run_dir, model, meta, test, meta["data"], TEST_SPLIT, run_dir, progress=False,
-                               features=True)
-    fit_unknown(run_dir, model, meta, progress=False)  # the unknown-photo bank and threshold, into meta
-    metrics["unknown"] = unknown_report(run_dir, model, meta, res, progress=False)[0]  # as `jewel evaluate` does
+    shops = {Path(f).name: (f, match_classes(read_items(f), meta["classes"])[0]) for f in external}
+    sets = {"test split": (meta["data"], TEST_SPLIT, test)} | {
+        name: (folder, ALL_OF_DATA, items) for name, (folder, items) in shops.items()}
+    if frozen:
+        model = backbone.model.eval()
+        for name, (_, _, items) in sets.items():  # "scored: " keeps them apart from the recipe's train/valid sets
+            frozen.run(f"scored: {name}", items, progress=False)
+        valid = frozen.logits("valid", model)
+        scored = {name: score_items(run_dir, model, meta, items, data, on, run_dir, progress=False,
+                                    outputs=frozen.logits(f"scored: {name}", model), valid=valid)
+                  for name, (data, on, items) in sets.items()}
+    else:
+        model = runs.load_model(run_dir)[0]  # scored exactly as `jewel evaluate` will load it
+        scored = {name: score_items(run_dir, model, meta, items, data, on, run_dir, progress=False,
+                                    features=name == "test split")
+                  for name, (data, on, items) in sets.items()}
+    tuned = {name: m for name, (m, _) in scored.items()}
+    cached = dict(train=frozen.logits("train", model), valid=valid) if frozen else {}
+    fit_unknown(run_dir, model, meta, progress=False, **cached)  # the unknown-photo bank and threshold, into meta
+    tuned["test split"]["unknown"] = unknown_report(run_dir, model, meta, scored["test split"][1],
+                                                    progress=False)[0]  # as `jewel evaluate` does
     result.timings["test"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    shops = {Path(f).name: (f, match_classes(read_items(f), meta["classes"])[0]) for f in external}
-    sets = {"test split": test} | {name: items for name, (_, items) in shops.items()}
-    tuned = {"test split": metrics} | {
-        name: score_items(run_dir, model, meta, items, folder, ALL_OF_DATA, run_dir, progress=False)[0]
-        for name, (folder, items) in shops.items()}
-    baseline = probe_beside(run_dir, meta, sets, tuned, weights)
+    if frozen:
+        baseline = probe_table(meta, frozen.features("train"),
+                               {name: frozen.features(f"scored: {name}") for name in sets}, tuned)
+    else:
+        baseline = probe_beside(run_dir, meta, {name: items for name, (_, _, items) in sets.items()}, tuned, weights)
+    metrics = tuned["test split"]
     result.timings["baseline"] = round(time.perf_counter() - t, 2)
     baseline.to_csv(run_dir / runs.BASELINE)
     runs.write_json(run_dir / runs.METRICS, metrics | {"baseline": baseline.reset_index().to_dict("records")})

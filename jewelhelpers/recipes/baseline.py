@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ..core.backbones import build_model
-from ..core.forward import PooledBody, run_logits
+from ..core.forward import PooledBody, RunLogits, run_logits
 from ..core.manifest import manifest_split
 from ..core.metrics import classification_metrics, match_classes
 from ..core.probe import fit_probe
@@ -39,10 +39,19 @@ def probe_beside(run_dir: str | Path, meta: dict, sets: dict[str, pd.DataFrame],
     """
     features = frozen_features(meta, weights, meta.get("seed", 0))
     train = run_logits(features, meta, manifest_split(run_dir, meta, "train")[["path", "label"]], progress=progress)
+    frozen = {name: run_logits(features, meta, match_classes(items, meta["classes"])[0], progress=progress)
+              for name, items in sets.items()}
+    return probe_table(meta, train, frozen, tuned)
+
+
+def probe_table(meta: dict, train: RunLogits, sets: dict[str, RunLogits], tuned: dict[str, dict]) -> pd.DataFrame:
+    """`probe_beside` on frozen pooled features already computed: the run's train split and each test set's.
+
+    `jewel train` after LP-FT gets them from its cached frozen pass (`recipes.lpft.FrozenPass.features`).
+    """
     probe = fit_probe(train.logits.numpy(), [meta["classes"][i] for i in train.y], meta["classes"])
     rows = []
-    for name, items in sets.items():
-        frozen = run_logits(features, meta, match_classes(items, meta["classes"])[0], progress=progress)
+    for name, frozen in sets.items():
         probe_logits = torch.from_numpy(probe.logits(frozen.logits.numpy())).float()
         m_probe = classification_metrics(probe_logits, frozen.y, meta["classes"])
         m_tuned = tuned[name]
