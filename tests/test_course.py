@@ -26,7 +26,10 @@ def source(cell: dict) -> str:
 
 def displays(code: str) -> bool:
     """Whether a code cell shows something when run: it prints, or ends with an expression not silenced by `;`."""
-    tree = ast.parse(code)
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # IPython syntax (`!command`, `%magic`): shell output
+        return True
     if any(isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print" for n in ast.walk(tree)):
         return True
     last = tree.body[-1] if tree.body else None
@@ -49,7 +52,7 @@ def output_text(cell: dict) -> str:
 def test_displays_knows_what_shows():
     assert displays("x = 1\nx") and displays("print(1)") and displays("learn.fit_one_cycle(2, lr)")
     assert not displays("x = 1") and not displays("assert x") and not displays("plt.plot(x);")
-    assert not displays("learn.freeze()")
+    assert not displays("learn.freeze()") and displays("!jewel --help")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -79,6 +82,6 @@ def test_quoted_fair_comparison_rows_are_the_recorded_ones():
     results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     text = "\n".join(source(c) for c in cells(ROOT / "notebooks" / "02_transfer_learning_resnet50.ipynb", "markdown"))
     rows = [line for line in text.splitlines() if line.startswith("| ") and re.search(r"\d\.\d{3}", line)]
-    assert len(rows) >= 5, "notebook 02 quotes the fair comparison's five strategies"
+    assert len(rows) >= 3, "notebook 02 quotes the fair comparison (probe, fastbook's recipe, LP-FT at least)"
     for row in rows:
         assert row in results, f"not in RESULTS.md: {row}"
