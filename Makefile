@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -c constraints.txt -e '.[dev,scale]'
 	touch $(STAMP)
 
 # Rewrite constraints.txt from what .venv holds now (after upgrading a package there, then run `make test`).
@@ -22,7 +22,7 @@ lock:
 	test -f $(STAMP) || { echo "no $(VENV): run make setup first"; exit 1; }
 	{ echo "# The exact tested set: every package of the project venv (.venv, \`make setup\`), from \`pip freeze --exclude-editable\`."; \
 	  echo "# For CPython 3.11 on x86_64 Linux (torch's CUDA wheels and their nvidia-* packages are Linux x86_64 builds)."; \
-	  echo "# \`make setup\` and CI install with \`pip install -c constraints.txt -e '.[dev]'\`; pyproject.toml keeps only ranges."; \
+	  echo "# \`make setup\` and CI install with \`pip install -c constraints.txt -e '.[dev,scale]'\`; pyproject.toml keeps only ranges."; \
 	  echo "# Regenerate after changing the venv: \`make lock\` (rewrites this file from .venv)."; \
 	  $(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(jewelhelpers|-e )'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt

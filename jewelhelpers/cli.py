@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .core.errors import JewelError
 from .core.settings import (
-    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, OUTPUT_FORMATS, PROFILE_NAMES, RECIPES, TEST, VALID,
+    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES, RECIPES, REVIEW_FOLDS,
+    TEST, UNKNOWN_MODES, VALID,
 )
 
 
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--per-class", type=int, default=100, help="images per class (default 100)")
     s.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
+    s.add_argument("--near-misses", action="store_true",
+                   help=f"draw objects that are none of the classes ({', '.join(NEAR_MISSES)}) to test unknown photos")
+    s.add_argument("--views", type=int, default=1,
+                   help="draw each design in N views (pose, background, worn or not) and list them in designs.csv")
 
     s = sub.add_parser("audit", help="read-only report on a dataset: counts, unreadable files, duplicates")
     s.add_argument("data", type=Path, help="an ImageFolder DATA/<class>/*.jpg or a CSV of file,label")
@@ -65,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("data", type=Path, help="the run's training DATA (= its test split) or other labelled photos")
     s.add_argument("--out", type=Path, help="report folder (default RUN_DIR/eval-<DATA name>)")
     s.add_argument("--tta", action="store_true", help="also score with test-time augmentation")
+    s.add_argument("--robustness", action="store_true",
+                   help="also score corrupted copies (blur, JPEG, noise, brightness, contrast, occlusion) and "
+                        "products on white pasted on other backgrounds: metrics.json and robustness.png")
+    s.add_argument("--unknown-data", type=Path,
+                   help="photos of none of the classes: report how the unknown score separates them (AUROC, FPR)")
 
     s = sub.add_parser("predict", help="classify image files or folders with a trained run")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -73,10 +83,39 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--min-confidence", type=float, default=None,
                    help="label 'unknown' below this probability (best guess kept)")
     s.add_argument("--format", choices=OUTPUT_FORMATS, default="csv", help="output format (default csv)")
-    s.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    s.add_argument("--out", type=Path,
+                   help="file to write (default: standard output); with --on ray the folder of shards and summary")
     s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
-    s.add_argument("--engine", choices=ENGINES, default="torch",
-                   help="torch (default), onnx, or onnx-int8 (exported on first use)")
+    s.add_argument("--engine", choices=ENGINES, default=None,
+                   help="torch (default; onnx with --on ray), onnx, or onnx-int8 (exported on first use)")
+    s.add_argument("--on", choices=PLACES, default="local",
+                   help="local (default): this process; ray: Ray Data workers, one model each, resumable shards")
+    s.add_argument("--address", help="with --on ray: join this Ray cluster (auto or HOST:PORT); default: a local Ray")
+    s.add_argument("--workers", type=int, help="with --on ray: model workers, one CPU each (default: every CPU)")
+    s.add_argument("--unknown", choices=UNKNOWN_MODES, default="on",
+                   help="on (default): label 'unknown' the photos unlike the training photos (the run's threshold, "
+                        "fitted on its valid split); off: always a class")
+
+    s = sub.add_parser("index", help="embed photos with a run's body into an index for jewel similar (adds new files)")
+    s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
+    s.add_argument("paths", type=Path, nargs="+", help="image files or folders (read only)")
+    s.add_argument("--out", type=Path, required=True, help="INDEX_DIR to create or extend (outside the photos' folders)")
+    s.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+
+    s = sub.add_parser("similar", help="the indexed photos most like each query photo (more like this)")
+    s.add_argument("index_dir", type=Path, help="an INDEX_DIR made by jewel index")
+    s.add_argument("photos", type=Path, nargs="+", help="query image files or folders (read only)")
+    s.add_argument("--top-k", type=int, default=5, help="neighbours per query (default 5)")
+    s.add_argument("--format", choices=OUTPUT_FORMATS, default="csv", help="output format (default csv)")
+    s.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    s.add_argument("--gallery", type=Path, help="also draw each query beside its neighbours into this PNG")
+
+    s = sub.add_parser("review", help="read-only: labels of DATA that look wrong (cleanlab), near duplicates that disagree")
+    s.add_argument("data", type=Path, help="an ImageFolder DATA/<class>/*.jpg or a CSV of file,label (read only)")
+    s.add_argument("--run", type=Path, required=True, help="a RUN_DIR whose body embeds the photos")
+    s.add_argument("--out", type=Path, required=True, help="review CSV to write (outside DATA)")
+    s.add_argument("--gallery", type=Path, help="also draw the top suspects into this PNG (outside DATA)")
+    s.add_argument("--folds", type=int, default=REVIEW_FOLDS, help=f"folds of the out-of-fold probe (default {REVIEW_FOLDS})")
 
     s = sub.add_parser("export", help="export a run's model (ONNX)")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -102,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_synth(a) -> int:
     from .jobs import synth
-    synth.run(a.out, per_class=a.per_class, size=a.size, seed=a.seed)
+    synth.run(a.out, per_class=a.per_class, size=a.size, seed=a.seed, near_misses=a.near_misses, views=a.views)
     return 0
 
 
@@ -129,22 +168,60 @@ def _cmd_train(a) -> int:
 
 def _cmd_evaluate(a) -> int:
     from .jobs.evaluate import evaluate, evaluation_line
-    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta)))
+    print(evaluation_line(evaluate(a.run_dir, a.data, out=a.out, tta=a.tta, unknown_data=a.unknown_data,
+                                   robustness=a.robustness)))
     return 0
 
 
 def _cmd_predict(a) -> int:
-    from .jobs.predict import predict_files, write_predictions
+    from .jobs.predict import predict_files, predict_on_ray, write_predictions
     if a.top_k < 1:
         raise JewelError("--top-k must be at least 1")
     if a.min_confidence is not None and not 0 <= a.min_confidence <= 1:
         raise JewelError("--min-confidence must be between 0 and 1")
-    df = predict_files(a.run_dir, a.paths, top_k=a.top_k, min_confidence=a.min_confidence,
-                       batch_size=a.batch_size, engine=a.engine)
-    write_predictions(df, a.format, a.out)
+    options = dict(top_k=a.top_k, min_confidence=a.min_confidence, batch_size=a.batch_size,
+                   unknown=a.unknown == "on")
+    if a.on == "ray":
+        if a.out is None:
+            raise JewelError("--on ray writes Parquet shards and a summary into a folder: give --out DIR")
+        if a.workers is not None and a.workers < 1:
+            raise JewelError("--workers must be at least 1")
+        df = predict_on_ray(a.run_dir, a.paths, a.out, a.format, engine=a.engine or "onnx", address=a.address,
+                            workers=a.workers, **options)
+    elif a.address or a.workers:
+        raise JewelError("--address and --workers go with --on ray")
+    else:
+        df = predict_files(a.run_dir, a.paths, engine=a.engine or "torch", **options)
+        write_predictions(df, a.format, a.out)
     n_ok = int(df["error"].isna().sum() if "error" in df else len(df))
     print(f"{n_ok} of {len(df)} files predicted" + (f"; written to {a.out}" if a.out else ""), file=sys.stderr)
     return 0 if n_ok else 1
+
+
+def _cmd_index(a) -> int:
+    from .jobs import index
+    if a.batch_size < 1:
+        raise JewelError("--batch-size must be at least 1")
+    status = index.run(a.run_dir, a.paths, a.out, a.batch_size)
+    return 0 if (status["status"] != "error").any() else 1
+
+
+def _cmd_similar(a) -> int:
+    from .jobs import similar
+    table = similar.run(a.index_dir, a.photos, a.top_k, a.format, a.out, a.gallery)
+    n_bad = table.loc[table["error"].notna(), "query"].nunique()
+    n = table["query"].nunique()
+    print(f"{n - n_bad} of {n} photos searched" + (f"; written to {a.out}" if a.out else "")
+          + (f"; gallery {a.gallery}" if a.gallery else ""), file=sys.stderr)
+    return 0 if n_bad < n else 1
+
+
+def _cmd_review(a) -> int:
+    from .jobs import review
+    if a.folds < 2:
+        raise JewelError("--folds must be at least 2")
+    review.run(a.data, a.run, a.out, a.gallery, a.folds)
+    return 0
 
 
 def _cmd_export(a) -> int:

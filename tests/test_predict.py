@@ -145,7 +145,8 @@ def awkward_folder(tmp_path, image_folder) -> Path:
 
 def test_cli_predicts_a_folder_reports_bad_files_and_changes_nothing(awkward_folder, tiny_run, capsys):
     before = _hashes(awkward_folder)
-    assert main(["predict", str(tiny_run), str(awkward_folder), "--batch-size", "2", "--top-k", "2"]) == 0
+    assert main(["predict", str(tiny_run), str(awkward_folder), "--batch-size", "2", "--top-k", "2",
+                 "--unknown", "off"]) == 0
     df = pd.read_csv(BytesIO(capsys.readouterr().out.encode()), keep_default_na=False)
     assert _hashes(awkward_folder) == before
     rows = {Path(p).name: r for p, r in zip(df["path"], df.to_dict("records"))}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from jewelhelpers.core.errors import JewelError
 from jewelhelpers.core.drawing import CLASSES, MARKER, draw_item, make_synth
@@ -114,3 +114,31 @@ def test_worn_scenes_put_skin_under_every_class(monkeypatch):
             monkeypatch.setattr(synth_module, "P_WORN", p_worn)
             shares[p_worn] = _skin_share([draw_item(label, np.random.default_rng([3, i]), SIZE) for i in range(12)])
         assert shares[1.0] > shares[0.0] + 0.1, (label, shares)
+
+
+def test_rings_and_bracelets_share_no_false_cue(monkeypatch):
+    """Issue 16: real catalogues show plain-band rings as large in the frame as bracelets, so in the drawn set a
+    plain band must not mean bracelet, a stone must not mean ring, and size in the frame must not tell them apart."""
+    from jewelhelpers.core import drawing as synth_module
+    calls: list[tuple[str, float]] = []
+    for name in ("_gem", "_bead", "_band"):
+        real = getattr(synth_module, name)
+
+        def spy(d, x, y, r, *args, _name=name, _real=real, **kw):
+            calls.append((_name, r))
+            return _real(d, x, y, r, *args, **kw)
+        monkeypatch.setattr(synth_module, name, spy)
+    drawn: dict[str, list[list[tuple[str, float]]]] = {"ring": [], "bracelet": []}
+    for label in drawn:
+        for i in range(60):
+            calls.clear()
+            synth_module.DRAWERS[label](ImageDraw.Draw(Image.new("RGBA", (200, 200))), np.random.default_rng([9, i]),
+                                        100, 100, 100.0, (214, 172, 72))
+            drawn[label].append(list(calls))
+    stones = {label: np.mean([any(n != "_band" for n, _ in c) for c in cs]) for label, cs in drawn.items()}
+    plain_bangles = np.mean([[n for n, _ in c] == ["_band"] for c in drawn["bracelet"]])
+    assert 1 - stones["ring"] >= 0.3, stones  # plain rings (wedding bands) are common
+    assert plain_bangles <= 0.2, plain_bangles
+    ring_rx = np.median([c[0][1] for c in drawn["ring"]])
+    bangle_rx = np.median([c[0][1] for c in drawn["bracelet"] if c and c[0][0] == "_band"])
+    assert abs(ring_rx / bangle_rx - 1) < 0.1, (ring_rx, bangle_rx)

@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .errors import JewelError
 from .images import read_items
 from .progress import progress as progress_steps
+from .settings import NEAR_MISSES
 
 CLASSES = ("bracelet", "earring", "necklace", "ring", "watch")
 MARKER = ".jewel-synth.json"
@@ -184,12 +185,16 @@ def _band(d: ImageDraw.ImageDraw, x: float, y: float, rx: float, aspect: float, 
 
 
 def _ring(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float, metal: Colour) -> None:
-    """A finger ring: a thick band in perspective, often with one or more stones on top."""
-    rx = ext * rng.uniform(0.3, 0.42)
+    """A finger ring: a band in perspective, as large in the frame as a bracelet (a catalogue fills the frame with
+    either), plain in 40% of rings (wedding bands), else with one or more stones on top.
+
+    What tells it from a bangle is the band's thickness against its diameter, not a gem or its size in the frame."""
+    rx = ext * rng.uniform(0.36, 0.48)
     aspect = rng.uniform(0.3, 0.85)
-    t, h = rx * rng.uniform(0.1, 0.22), rx * rng.uniform(0.12, 0.4)
+    style = rng.choice(["plain", "plain", "solitaire", "trilogy", "halo", "eternity"], p=[0.2, 0.2, 0.2, 0.15, 0.1, 0.15])
+    wide = style == "plain"
+    t, h = rx * rng.uniform(0.1, 0.25 if wide else 0.22), rx * rng.uniform(0.12, 0.6 if wide else 0.4)
     gx, gy = _band(d, x, y + 0.1 * ext, rx, aspect, t, h, metal)
-    style = rng.choice(["plain", "solitaire", "solitaire", "trilogy", "halo", "eternity"])
     gem, cut = GEMS[str(rng.choice(list(GEMS)))], str(rng.choice(CUTS))
     r = rx * rng.uniform(0.22, 0.4)
     if style == "solitaire":
@@ -302,14 +307,17 @@ def _necklace(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: flo
 
 def _bracelet(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float,
               metal: Colour) -> None:
-    """A closed loop seen in perspective: a chain, a string of beads, a tennis line of stones or a bangle."""
+    """A closed loop seen in perspective: a chain, a string of beads, a tennis line of stones or a bangle.
+
+    Bangles (a third of bracelets) are thin against their diameter, and 70% of them carry a line of stones, so a
+    plain band is not what makes a bracelet (real rings are often plain bands)."""
     rx = ext * rng.uniform(0.36, 0.48)
     aspect = rng.uniform(0.3, 0.95)
-    style = str(rng.choice(["cable", "box", "beads", "tennis", "bangle"]))
+    style = str(rng.choice(["cable", "box", "beads", "tennis", "bangle"], p=[0.2, 0.15, 0.15, 0.15, 0.35]))
     if style == "bangle":
-        t, h = rx * rng.uniform(0.035, 0.09), rx * rng.uniform(0.04, 0.22)
+        t, h = rx * rng.uniform(0.035, 0.09), rx * rng.uniform(0.04, 0.3)
         _band(d, x, y, rx, aspect, t, h, metal)
-        if rng.random() < 0.4:
+        if rng.random() < 0.7:
             gem, ry = GEMS[str(rng.choice(list(GEMS)))], rx * aspect
             for a in np.linspace(0.25 * math.pi, 0.75 * math.pi, 7):
                 _bead(d, x + (rx - t / 2) * math.cos(a), y - h / 2 + (ry - t * aspect / 2) * math.sin(a),
@@ -427,7 +435,129 @@ DRAWERS: dict[str, Callable[..., None]] = {
     "bracelet": _bracelet, "earring": _earrings, "necklace": _necklace, "ring": _ring, "watch": _watch}
 
 
-def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+# ---- near misses: small objects that are none of the five classes (for measuring unknown photos) ----------
+
+def _key(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float, metal: Colour) -> None:
+    """A door key: a round or square bow with a hole, a shaft, and a toothed bit."""
+    r, length, w = ext * rng.uniform(0.14, 0.2), ext * rng.uniform(0.5, 0.7), ext * rng.uniform(0.05, 0.08)
+    bx = x - length / 2
+    box = (bx - r, y - r, bx + r, y + r)
+    if rng.random() < 0.5:
+        d.ellipse(box, fill=_tone(metal, 0.9), outline=_tone(metal, 0.6), width=_w(r * 0.08))
+    else:
+        d.rounded_rectangle(box, radius=r * 0.3, fill=_tone(metal, 0.9), outline=_tone(metal, 0.6), width=_w(r * 0.08))
+    hole = r * rng.uniform(0.25, 0.4)
+    d.ellipse((bx - hole, y - hole, bx + hole, y + hole), fill=(0, 0, 0, 0))
+    d.rectangle((bx + r * 0.8, y - w / 2, bx + r + length, y + w / 2), fill=_tone(metal, 1.0), outline=_tone(metal, 0.6))
+    tip = bx + r + length
+    teeth = rng.uniform(0.3, 1.0, int(rng.integers(3, 7)))
+    tw = length * 0.45 / len(teeth)
+    for k, depth in enumerate(teeth):
+        x0 = tip - (k + 1) * tw
+        d.rectangle((x0, y + w / 2, x0 + tw * 0.9, y + w / 2 + depth * 2.2 * w), fill=_tone(metal, 0.95))
+
+
+def _coin(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float, metal: Colour) -> None:
+    """One to three coins: a metal disc with a raised rim and an embossed pattern."""
+    for _ in range(int(rng.integers(1, 4))):
+        r = ext * rng.uniform(0.14, 0.28)
+        cx, cy = x + rng.uniform(-0.25, 0.25) * ext, y + rng.uniform(-0.25, 0.25) * ext
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_tone(metal, 0.75))
+        d.ellipse((cx - 0.9 * r, cy - 0.9 * r, cx + 0.9 * r, cy + 0.9 * r), fill=_tone(metal, 1.0))
+        for k in range(int(rng.integers(3, 8))):
+            a = rng.uniform(0, 2 * math.pi)
+            d.line([(cx + 0.2 * r * math.cos(a), cy + 0.2 * r * math.sin(a)),
+                    (cx + 0.6 * r * math.cos(a + 1), cy + 0.6 * r * math.sin(a + 1))], fill=_tone(metal, 0.7),
+                   width=_w(0.06 * r))
+        d.arc((cx - 0.85 * r, cy - 0.85 * r, cx + 0.85 * r, cy + 0.85 * r), 140, 230, fill=_tone(metal, 1.5),
+              width=_w(0.06 * r))
+
+
+def _hair_clip(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float,
+               metal: Colour) -> None:
+    """A hair clip: a snap clip (a long teardrop frame), a bobby pin, or a plastic claw clip."""
+    kind, length = str(rng.choice(["snap", "pin", "claw"])), ext * rng.uniform(0.6, 0.85)
+    colour = metal if rng.random() < 0.5 else _jitter(LEATHERS[rng.integers(len(LEATHERS))], rng, 30)
+    if kind == "snap":
+        h = ext * rng.uniform(0.1, 0.16)
+        pts = [(x - length / 2 + length * t, y + h * math.sin(math.pi * t) ** 0.7 * (1 - 0.5 * t)) for t in
+               np.linspace(0, 1, 30)]
+        pts += [(px, 2 * y - py) for px, py in reversed(pts)]
+        d.polygon(pts, outline=_tone(colour, 0.7), width=_w(h * 0.35))
+    elif kind == "pin":
+        w = _w(ext * 0.02)
+        d.line([(x - length / 2, y), (x + length / 2, y)], fill=_tone(colour, 0.6), width=w)
+        zig = [(x - length / 2 + length * t, y + ext * 0.05 + ext * 0.015 * math.sin(t * 30)) for t in
+               np.linspace(0, 1, 40)]
+        d.line(zig, fill=_tone(colour, 0.6), width=w)
+        d.arc((x + length / 2 - ext * 0.03, y - ext * 0.005, x + length / 2 + ext * 0.03, y + ext * 0.055), 270, 90,
+              fill=_tone(colour, 0.6), width=w)
+    else:
+        w = length * 0.5
+        d.rounded_rectangle((x - w / 2, y - ext * 0.08, x + w / 2, y + ext * 0.02), radius=ext * 0.03,
+                            fill=_tone(colour, 0.9))
+        for k in range(int(rng.integers(4, 8))):
+            tx = x - w / 2 + (k + 0.5) * w / 7
+            d.polygon([(tx - w * 0.05, y), (tx + w * 0.05, y), (tx, y + ext * rng.uniform(0.15, 0.25))],
+                      fill=_tone(colour, 0.8))
+
+
+def _button(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float, metal: Colour) -> None:
+    """Sewing buttons: plastic or wooden discs with two or four holes."""
+    colour = _jitter(tuple(int(v) for v in rng.integers(30, 240, 3)), rng)
+    for _ in range(int(rng.integers(1, 5))):
+        r = ext * rng.uniform(0.08, 0.18)
+        cx, cy = x + rng.uniform(-0.3, 0.3) * ext, y + rng.uniform(-0.3, 0.3) * ext
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_tone(colour, 0.85))
+        d.ellipse((cx - 0.8 * r, cy - 0.8 * r, cx + 0.8 * r, cy + 0.8 * r), fill=_tone(colour, 1.0))
+        holes = 2 if rng.random() < 0.5 else 4
+        for k in range(holes):
+            a = 2 * math.pi * k / holes + 0.3
+            hx, hy, hr = cx + 0.3 * r * math.cos(a), cy + 0.3 * r * math.sin(a), 0.1 * r
+            d.ellipse((hx - hr, hy - hr, hx + hr, hy + hr), fill=(0, 0, 0, 0))
+
+
+def _bottle_cap(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float,
+                metal: Colour) -> None:
+    """Crown bottle caps: a crimped disc (21 teeth) in a printed colour, with a ring and a logo blob."""
+    for _ in range(int(rng.integers(1, 3))):
+        colour = tuple(int(v) for v in rng.integers(20, 240, 3))
+        r = ext * rng.uniform(0.15, 0.25)
+        cx, cy = x + rng.uniform(-0.25, 0.25) * ext, y + rng.uniform(-0.25, 0.25) * ext
+        teeth = [(cx + r * (1 if k % 2 else 0.9) * math.cos(math.pi * k / 21),
+                  cy + r * (1 if k % 2 else 0.9) * math.sin(math.pi * k / 21)) for k in range(42)]
+        d.polygon(teeth, fill=_tone(metal, 0.8))
+        d.ellipse((cx - 0.82 * r, cy - 0.82 * r, cx + 0.82 * r, cy + 0.82 * r), fill=_tone(colour, 1.0))
+        d.ellipse((cx - 0.6 * r, cy - 0.6 * r, cx + 0.6 * r, cy + 0.6 * r), outline=_tone(colour, 1.6),
+                  width=_w(0.06 * r))
+        d.ellipse((cx - 0.3 * r, cy - 0.2 * r, cx + 0.3 * r, cy + 0.2 * r), fill=_tone(colour, 0.4))
+
+
+def _cufflinks(d: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, ext: float,
+               metal: Colour) -> None:
+    """A pair of cufflinks seen from the side: a face (round or square, plain or with an enamel inlay) on a T-bar."""
+    r, square = ext * rng.uniform(0.1, 0.15), rng.random() < 0.5
+    inlay = GEMS[str(rng.choice(list(GEMS)))] if rng.random() < 0.6 else None
+    for sgn in (-1, 1):
+        cx = x + sgn * ext * 0.25
+        d.rectangle((cx - r * 0.12, y, cx + r * 0.12, y + 1.6 * r), fill=_tone(metal, 0.7))
+        d.rounded_rectangle((cx - 0.8 * r, y + 1.5 * r, cx + 0.8 * r, y + 1.75 * r), radius=r * 0.1,
+                            fill=_tone(metal, 0.85))
+        box = (cx - r, y - r, cx + r, y + r)
+        if square:
+            d.rounded_rectangle(box, radius=r * 0.15, fill=_tone(metal, 0.9))
+        else:
+            d.ellipse(box, fill=_tone(metal, 0.9))
+        if inlay is not None:
+            inner = (cx - 0.7 * r, y - 0.7 * r, cx + 0.7 * r, y + 0.7 * r)
+            (d.rectangle if square else d.ellipse)(inner, fill=_tone(inlay, 0.9))
+
+
+NEAR_MISS_DRAWERS: dict[str, Callable[..., None]] = dict(zip(
+    NEAR_MISSES, (_key, _coin, _hair_clip, _button, _bottle_cap, _cufflinks), strict=True))
+
+
+def backdrop(rng: np.random.Generator, s: int) -> np.ndarray:
     """An s x s float RGB backdrop: white, light gradient, textured (noise, stripes, weave) or dark velvet."""
     kind = rng.integers(4)
     yy, xx = np.mgrid[0:s, 0:s] / s
@@ -460,21 +590,26 @@ def _background(rng: np.random.Generator, s: int) -> np.ndarray:
     return np.asarray(img, float)
 
 
-def draw_item(label: str, rng: np.random.Generator, size: int = 128) -> Image.Image:
-    """One size x size RGB product photo of a `label` (one of CLASSES), every choice drawn from `rng`.
+def draw_item(label: str, rng: np.random.Generator, size: int = 128,
+              design: np.random.Generator | None = None) -> Image.Image:
+    """One size x size RGB product photo of a `label` (one of CLASSES, or of NEAR_MISSES), choices drawn from `rng`.
 
-    With probability `P_WORN` the piece is worn: the body part (`_body`) is drawn under it, with the same pose.
+    With probability `P_WORN` a jewelry piece is worn: the body part (`_body`) is drawn under it, with the same pose.
+    With `design`, the piece itself (metal, style, stones) is drawn from `design` and only the view (scale, pose,
+    worn or not, background, light) from `rng`: the same `design` seed gives the same product in other views.
     """
-    if label not in DRAWERS:
-        raise JewelError(f"unknown jewelry class {label!r}: choose one of {', '.join(CLASSES)}")
+    drawers = DRAWERS | NEAR_MISS_DRAWERS
+    if label not in drawers:
+        raise JewelError(f"unknown jewelry class {label!r}: choose one of {', '.join(drawers)}")
+    piece = rng if design is None else design
     s = 2 * size
     scale = rng.uniform(0.5, 1.0)
     ext = scale * s
     layer = Image.new("RGBA", (s, s), (0, 0, 0, 0))
-    metal = _jitter(METALS[str(rng.choice(list(METALS)))], rng, 10)
-    DRAWERS[label](ImageDraw.Draw(layer), rng, s / 2, s / 2, ext, metal)
+    metal = _jitter(METALS[str(piece.choice(list(METALS)))], piece, 10)
+    drawers[label](ImageDraw.Draw(layer), piece, s / 2, s / 2, ext, metal)
     body = None
-    if P_WORN > 0 and rng.random() < P_WORN:  # with P_WORN 0, the same images as before worn scenes existed
+    if label in DRAWERS and P_WORN > 0 and rng.random() < P_WORN:  # P_WORN 0: the images before worn scenes
         body = Image.new("RGBA", (s, s), (0, 0, 0, 0))
         _body(ImageDraw.Draw(body), rng, label, s / 2, s / 2, ext)
 
@@ -488,7 +623,7 @@ def draw_item(label: str, rng: np.random.Generator, size: int = 128) -> Image.Im
     affine = (inv[0, 0], inv[0, 1], off[0], inv[1, 0], inv[1, 1], off[1])
     layer = layer.transform((s, s), Image.AFFINE, affine, resample=Image.BICUBIC)
 
-    bg = _background(rng, s)
+    bg = backdrop(rng, s)
     if body is not None:
         body = body.transform((s, s), Image.AFFINE, affine, resample=Image.BICUBIC).filter(
             ImageFilter.GaussianBlur(s * 0.006))
@@ -529,27 +664,43 @@ def _check_out(out: Path, params: dict) -> None:
 
 
 def make_synth(out: str | Path, per_class: int = 100, size: int = 128, seed: int = 0,
-               progress: bool = True) -> Path:
+               progress: bool = True, near_misses: bool = False, views: int = 1) -> Path:
     """Write `per_class` drawn images of each class to the ImageFolder `out/<class>/<class>_0000.png`; return `out`.
 
     Same seed, same bytes: image i of class ci is drawn from `np.random.default_rng([seed, ci, i])`.
     A marker file `out/.jewel-synth.json` records the settings; a non-empty folder without it, or with other
     settings, is refused with JewelError, so a user's own data is never overwritten.
+    `near_misses` draws the NEAR_MISSES objects (keys, coins, ...) instead of jewelry: photos of no known class.
+    `views` > 1 draws `per_class` designs per class, each in `views` views (`<class>_0000_v1.png`), and lists
+    them in `out/designs.csv` (path, label, design): the retrieval benchmark's ground truth.
     """
     out = Path(out).expanduser()
-    if per_class < 1 or size < 16 or seed < 0:
-        raise JewelError(f"make_synth needs per_class >= 1, size >= 16 and seed >= 0 "
-                         f"(got per_class={per_class}, size={size}, seed={seed})")
-    params = {"classes": list(CLASSES), "per_class": per_class, "size": size, "seed": seed}
+    if per_class < 1 or size < 16 or seed < 0 or views < 1:
+        raise JewelError(f"make_synth needs per_class >= 1, size >= 16, seed >= 0 and views >= 1 "
+                         f"(got per_class={per_class}, size={size}, seed={seed}, views={views})")
+    classes = NEAR_MISSES if near_misses else CLASSES
+    params = {"classes": list(classes), "per_class": per_class, "size": size, "seed": seed}
+    params |= {"views": views} if views > 1 else {}
     _check_out(out, params)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(json.dumps({"generator": "jewel synth", **params}, indent=1) + "\n",
                               encoding="utf-8")
-    jobs = [(ci, i) for ci in range(len(CLASSES)) for i in range(per_class)]
-    for ci, i in progress_steps(jobs, "drawing", "images", enabled=progress):
-        label = CLASSES[ci]
+    offset = len(CLASSES) if near_misses else 0  # near misses draw from other seeds than the jewelry
+    jobs = [(ci, i, v) for ci in range(len(classes)) for i in range(per_class) for v in range(views)]
+    designs = []
+    for ci, i, v in progress_steps(jobs, "drawing", "images", enabled=progress):
+        label = classes[ci]
         (out / label).mkdir(exist_ok=True)
-        draw_item(label, np.random.default_rng([seed, ci, i]), size).save(out / label / f"{label}_{i:04d}.png")
+        if views == 1:
+            name, im = f"{label}_{i:04d}.png", draw_item(label, np.random.default_rng([seed, ci + offset, i]), size)
+        else:
+            name = f"{label}_{i:04d}_v{v}.png"
+            im = draw_item(label, np.random.default_rng([seed, ci + offset, i, v + 1]), size,
+                           design=np.random.default_rng([seed, ci + offset, i]))
+            designs.append({"path": f"{label}/{name}", "label": label, "design": f"{label}_{i:04d}"})
+        im.save(out / label / name)
+    if designs:
+        pd.DataFrame(designs).to_csv(out / "designs.csv", index=False)
     return out
 
 

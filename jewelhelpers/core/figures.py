@@ -136,3 +136,61 @@ def plot_coverage(curve: pd.DataFrame, chosen: float | None = None) -> Figure:
     ax.set(xlabel="confidence threshold", ylabel="share of images", ylim=(0, 1.02))
     ax.legend()
     return fig
+
+
+def plot_robustness(report: dict) -> Figure:
+    """Accuracy per corruption against severity (0 = clean), and the background swap, from `robustness_report`."""
+    fig = new_figure((8, 3.6))
+    ax, bx = fig.subplots(1, 2, width_ratios=[3, 1])
+    xs = [0, *report["severities"]]
+    for name, accs in report["corruptions"].items():
+        ax.plot(xs, [report["clean"], *accs], marker="o", label=name)
+    ax.set(xlabel="severity (0 = clean)", ylabel="accuracy", ylim=(0, 1.02), xticks=xs,
+           title=f"Corruptions ({report['n']} images)")
+    ax.legend(fontsize=8, ncols=2)
+    swap = report["background_swap"]
+    if swap["n"]:
+        bx.bar(["on white", "swapped"], [swap["original"], swap["swapped"]], color=["#999999", "#4c72b0"])
+    bx.set(ylim=(0, 1.02), title=f"Background swap ({swap['n']} on white)")
+    return fig
+
+
+def plot_unknown_scores(scores: dict[str, np.ndarray], threshold: float | None = None,
+                        title: str = "Unknown scores") -> Figure:
+    """Overlaid histograms of unknown scores per set of photos (e.g. jewelry vs not), the threshold marked.
+
+    Taught in: 05_beyond_labels.ipynb.
+    """
+    import seaborn as sns
+    fig = new_figure((6, 3.2))
+    ax = fig.subplots()
+    frame = pd.DataFrame([(name, float(v)) for name, values in scores.items() for v in values],
+                         columns=["photos", "unknown score"])
+    sns.histplot(frame, x="unknown score", hue="photos", stat="density", common_norm=False, element="step", ax=ax)
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--")
+        ax.annotate(" unknown above", (threshold, ax.get_ylim()[1] * 0.9), fontsize=9)
+    ax.set(title=title)
+    return fig
+
+
+def plot_similar(table: pd.DataFrame, size: int = 96, max_queries: int = 8) -> Figure:
+    """"More like this": each query photo (left, framed) and its nearest indexed photos with label and score.
+
+    `table` has `jewel similar`'s columns (query, rank, path, score, label); unreadable queries are left out.
+    Taught in: 05_beyond_labels.ipynb.
+    """
+    found = table.dropna(subset=["path"])
+    queries = list(dict.fromkeys(found["query"]))[:max_queries]
+    k = int(found["rank"].max()) if len(found) else 1
+    fig = new_figure(((k + 1) * 1.6, max(1, len(queries)) * 1.8))
+    axes = fig.subplots(max(1, len(queries)), k + 1, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for row, query in zip(axes, queries):
+        row[0].imshow(open_rgb(query).resize((size, size)))
+        row[0].set_title("query", fontsize=8, fontweight="bold")
+        for ax, (_, hit) in zip(row[1:], found[found["query"] == query].sort_values("rank").iterrows()):
+            ax.imshow(open_rgb(hit["path"]).resize((size, size)))
+            ax.set_title(f"{hit['label']} {hit['score']:.2f}", fontsize=8)
+    return fig

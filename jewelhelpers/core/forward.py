@@ -27,8 +27,8 @@ from .errors import JewelError
 from .images import open_rgb
 from .progress import progress as progress_steps
 
-__all__ = ["preprocess", "center_square", "image_tensor", "tta_views", "logits_of", "batch_logits", "BatchLogits",
-           "probabilities", "RunLogits", "run_logits", "pooled", "PooledBody"]
+__all__ = ["preprocess", "center_square", "image_tensor", "tta_views", "logits_of", "logits_and_pooled",
+           "batch_logits", "BatchLogits", "probabilities", "RunLogits", "run_logits", "pooled", "PooledBody"]
 
 ImageInput = str | Path | bytes | Image.Image
 TTA_ZOOM = 1.15  # the TTA view "slightly larger crop": zoom in by 15% around the centre
@@ -79,6 +79,19 @@ def logits_of(model: torch.nn.Module, x: torch.Tensor, tta: bool = False) -> tor
     return torch.stack([model(v).float() for v in tta_views(x)]).mean(0).cpu()
 
 
+@torch.no_grad()
+def logits_and_pooled(model: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass of `Sequential(body, head)` on a preprocessed batch: its logits and the body's pooled features.
+
+    Another module (the ONNX engine's) answers through its own `logits_and_pooled`.
+    """
+    if not isinstance(model, nn.Sequential):
+        return model.logits_and_pooled(x)
+    model.eval()
+    maps = model[0](x.to(next(model.parameters()).device))
+    return model[1](maps).float().cpu(), maps.mean(dim=(2, 3)).float().cpu()
+
+
 @dataclass
 class BatchLogits:
     """Result of `batch_logits`: one logits row per readable input, and why the others were skipped."""
@@ -86,13 +99,17 @@ class BatchLogits:
     logits: torch.Tensor  # n_ok x n_classes
     ok: list[int]  # index into the inputs of each logits row
     errors: dict[int, str] = field(default_factory=dict)  # input index -> reason it could not be read
+    features: torch.Tensor | None = None  # n_ok x n_features pooled body features, when asked for
 
 
 def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict, batch_size: int = 32,
-                 tta: bool = False, progress: bool = True) -> BatchLogits:
-    """Logits for many images, `batch_size` at a time; unreadable files are skipped and reported, never fatal."""
+                 tta: bool = False, progress: bool = True, features: bool = False) -> BatchLogits:
+    """Logits for many images, `batch_size` at a time; unreadable files are skipped and reported, never fatal.
+
+    With `features` (a torch `Sequential(body, head)`, no TTA) the body's pooled features come along, same pass.
+    """
     starts = range(0, len(items), batch_size)
-    rows, ok, errors = [], [], {}
+    rows, ok, errors, feats = [], [], {}, []
     for start in progress_steps(starts, "forward pass", "batches", enabled=progress and len(starts) > 1):
         tensors = []
         for i in range(start, min(start + batch_size, len(items))):
@@ -101,10 +118,15 @@ def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict
                 ok.append(i)
             except JewelError as e:
                 errors[i] = str(e)
-        if tensors:
+        if tensors and features:
+            z, f = logits_and_pooled(model, torch.stack(tensors))
+            rows.append(z)
+            feats.append(f)
+        elif tensors:
             rows.append(logits_of(model, torch.stack(tensors), tta))
     logits = torch.cat(rows) if rows else torch.empty(0, len(meta["classes"]))
-    return BatchLogits(logits, ok, errors)
+    pooled_rows = (torch.cat(feats) if feats else torch.empty(0, 0)) if features else None
+    return BatchLogits(logits, ok, errors, pooled_rows)
 
 
 def probabilities(logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
@@ -120,16 +142,18 @@ class RunLogits:
     y: np.ndarray
     items: pd.DataFrame
     unreadable: list[dict]
+    features: torch.Tensor | None = None  # pooled body features, when asked for
 
 
 def run_logits(model: nn.Module, meta: dict, items: pd.DataFrame, tta: bool = False,
-               progress: bool = True) -> RunLogits:
+               progress: bool = True, features: bool = False) -> RunLogits:
     """Outputs of `model` for `items` (path, label of a known class); unreadable files are listed with their reason."""
     paths = list(items["path"])
-    out = batch_logits(model, paths, meta, tta=tta, progress=progress)
+    out = batch_logits(model, paths, meta, tta=tta, progress=progress, features=features)
     kept = items.iloc[out.ok].reset_index(drop=True)
     y = kept["label"].map({c: i for i, c in enumerate(meta["classes"])}).to_numpy(dtype=int)
-    return RunLogits(out.logits, y, kept, [{"path": paths[i], "reason": r} for i, r in out.errors.items()])
+    return RunLogits(out.logits, y, kept, [{"path": paths[i], "reason": r} for i, r in out.errors.items()],
+                     out.features)
 
 
 def pooled(body: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,16 @@ def list_images(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def collect_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files given explicitly (any extension, attempted) and the images found under folders, in order given."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise JewelError(f"{p} does not exist: give image files or folders of images")
+        files += list_images(p) if p.is_dir() else [p]
+    return files
+
+
 def read_items(source: str | Path, max_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
     """The labelled images of an ImageFolder (`DATA/<label>/**/*.jpg`) or a CSV of `file,label`.
 

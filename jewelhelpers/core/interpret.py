@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from .figures import new_figure
 from .forward import preprocess
+from .images import open_rgb
 
 __all__ = ["grad_cam", "model_view", "top_losses", "pick_right_wrong", "plot_gallery", "plot_grad_cam"]
 
@@ -109,4 +110,22 @@ def plot_grad_cam(model: torch.nn.Sequential, meta: dict, rows: pd.DataFrame, ti
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(title)
+    return fig
+
+
+def plot_suspects(rows: pd.DataFrame, n: int = 12, ncols: int = 4, size: int = 128) -> Figure:
+    """The `n` most suspicious labels of a review: each photo with its label, the suggested one, and its probability.
+
+    Taught in: 05_beyond_labels.ipynb.
+    """
+    rows = rows.head(n)
+    nrows = max(1, -(-len(rows) // ncols))
+    fig = new_figure((2.6 * ncols, 2.9 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, (_, row) in zip(axes, rows.iterrows()):
+        ax.imshow(open_rgb(row["path"]).resize((size, size)))
+        ax.set_title(f"labelled {row['label']}\nlooks {row['suggested']} ({row['confidence']:.2f})", fontsize=8,
+                     color="firebrick")
     return fig

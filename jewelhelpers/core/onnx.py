@@ -31,6 +31,7 @@ from .runs import WEIGHTS, load_model, read_meta, update_meta
 
 ONNX_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 OPSET = 17
+OUTPUTS = ("logits", "features")
 N_CALIBRATION = 32
 HEAD_SCOPE = "/1/"  # exported node names of the head, model[1] of Sequential(body, head)
 INT8_METHOD = (f"static QDQ quantisation (onnxruntime.quantization.quantize_static) of the body: per-channel "
@@ -64,7 +65,8 @@ def onnx_file(run_dir: str | Path, quantize: bool = False) -> Path:
     recorded = read_meta(run_dir).get("onnx", {}).get("int8_file" if quantize else "file")
     path = run_dir / recorded if recorded else None  # an absolute recorded path stays absolute
     weights = run_dir / WEIGHTS
-    if path and path.is_file() and (not weights.is_file() or path.stat().st_mtime >= weights.stat().st_mtime):
+    current = read_meta(run_dir).get("onnx", {}).get("outputs") == list(OUTPUTS)  # older exports lack features
+    if path and path.is_file() and current and (not weights.is_file() or path.stat().st_mtime >= weights.stat().st_mtime):
         return path
     return export_onnx(run_dir, quantize=quantize)
 
@@ -82,21 +84,37 @@ def onnx_record(meta: dict) -> dict:
         "size": size, "presize": int(meta["presize"]), "mean": list(meta["mean"]), "std": list(meta["std"]),
         "output": {"name": "logits", "shape": ["batch", len(meta["classes"])],
                    "probabilities": "softmax(logits / temperature), temperature from meta.json (1 when null)"},
+        "outputs": list(OUTPUTS),
+        "features": {"name": "features", "shape": ["batch", "n_features"],
+                     "meaning": "the body's feature map averaged over space (unknown scores, similar photos)"},
         "classes": list(meta["classes"]),
         "int8_method": INT8_METHOD,
     }
 
 
+class WithFeatures(torch.nn.Sequential):
+    """`Sequential(body, head)` answering (logits, pooled body features): the ONNX file's two outputs."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        maps = self[0](x)
+        return self[1](maps), maps.mean(dim=(2, 3))
+
+
 def write_onnx(model: torch.nn.Module, size: int, path: str | Path) -> Path:
-    """Export `model` (eval mode, CPU) with the legacy TorchScript exporter, opset 17, dynamic batch; checked."""
+    """Export `model` (eval mode, CPU) with the legacy TorchScript exporter, opset 17, dynamic batch; checked.
+
+    A `Sequential(body, head)` gets a second output, `features` (the pooled body: unknown scores, retrieval).
+    """
     import onnx
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    two = isinstance(model, torch.nn.Sequential) and len(model) == 2
+    outputs = list(OUTPUTS) if two else ["logits"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (torch.zeros(2, 3, size, size),), str(path), input_names=["input"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export((WithFeatures(*model) if two else model).eval(), (torch.zeros(2, 3, size, size),),
+                          str(path), input_names=["input"], output_names=outputs, opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"input": {0: "batch"}} | {name: {0: "batch"} for name in outputs})
     onnx.checker.check_model(str(path))
     return path
 

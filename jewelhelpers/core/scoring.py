@@ -62,14 +62,15 @@ def calibration(run_dir: str | Path, model: torch.nn.Module, meta: dict, progres
 
 def score_items(run_dir: str | Path, model: torch.nn.Module, meta: dict, items: pd.DataFrame, data: str | Path,
                 evaluated_on: str, out: str | Path, tta: bool = False,
-                progress: bool = True) -> tuple[dict, RunLogits]:
-    """The metrics.json of `model` on `items` (path, label), and the logits behind it.
+                progress: bool = True, features: bool = False) -> tuple[dict, RunLogits]:
+    """The metrics.json of `model` on `items` (path, label), and the logits (and with `features`, the pooled
+    features) behind it.
 
     Images of classes the model does not know are left out (said aloud), unreadable ones skipped and listed.
     """
     items, class_info = match_classes(items, meta["classes"])
     cal = calibration(run_dir, model, meta, progress)
-    res = run_logits(model, meta, items, progress=progress)
+    res = run_logits(model, meta, items, progress=progress, features=features)
     for u in res.unreadable:
         print(f"skipped an unreadable file: {u['reason']}")
     if not len(res.y):

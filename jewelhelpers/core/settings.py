@@ -28,8 +28,17 @@ HEADS = ("fastai", "linear")
 ENGINES = ("torch", "onnx", "onnx-int8")
 EXPORT_FORMATS = ("onnx", "onnx-int8")
 OUTPUT_FORMATS = ("csv", "json")
+PLACES = ("local", "ray")  # where `jewel predict` runs: this process, or Ray Data workers (core.scale)
+SCALE_EXTRA = "pip install -e '.[scale]'"  # installs Ray Data, the optional extra behind `--on ray`
+SHARD_ROWS = 1024  # rows per Parquet shard of a Ray run: at most this much finished work is redone after a crash
+CPUS_PER_WORKER = 1  # each Ray model actor reserves one CPU and runs its model on one thread
 MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
 VALID, TEST = 0.15, 0.15  # split fractions of `jewel split` and `jewel train` (the rest trains)
+NEAR_MISSES = ("key", "coin", "hair_clip", "button", "bottle_cap", "cufflinks")  # `jewel synth --near-misses`
+UNKNOWN_METHODS = ("msp", "energy", "knn")  # unknown-photo scores measured side by side (core.unknown)
+UNKNOWN_MODES = ("on", "off")  # `jewel predict --unknown`
+UNKNOWN_TPR = 0.95  # share of the valid split's photos the unknown threshold keeps
+REVIEW_FOLDS = 5  # `jewel review`: folds of the out-of-fold probe
 
 
 @dataclass(frozen=True)

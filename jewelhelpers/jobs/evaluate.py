@@ -15,17 +15,20 @@ import pandas as pd
 import torch
 
 from ..core.errors import JewelError
-from ..core.figures import plot_confusion, plot_f1, plot_reliability
+from ..core.figures import plot_confusion, plot_f1, plot_reliability, plot_robustness, plot_unknown_scores
 from ..core.images import check_outside_data, read_items
 from ..core.interpret import pick_right_wrong, plot_gallery, plot_grad_cam, top_losses
 from ..core.manifest import manifest_split
 from ..core.metrics import N_BINS, most_confused, prediction_table
+from ..core.robustness import robustness_report
 from ..core.runs import METRICS, load_model, read_meta, write_json
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
+from ..core.unknown import unknown_report
 
 PLOTS = {"confusion_matrix.png": "Confusion matrix", "per_class_f1.png": "F1 per class",
          "reliability.png": "Reliability diagram", "top_losses.png": "Top losses",
          "grad_cam.png": "Grad-CAM: right and wrong predictions"}
+ROBUSTNESS_PLOT = "robustness.png"  # with --robustness
 
 
 # ---- what to evaluate --------------------------------------------------------------------------------
@@ -80,7 +83,18 @@ def report_markdown(metrics: dict) -> str:
                         "after dividing the logits by T (accuracy does not change)."
                         if cal["temperature"] else f"No temperature scaling: {cal.get('reason')}.")
     unreadable = "\n".join(f"- `{u['path']}`: {u['reason']}" for u in metrics["unreadable"]) or "none"
+    unknown = unknown_markdown(metrics["unknown"])
     plots = "\n\n".join(f"### {title}\n\n![{title}]({name})" for name, title in PLOTS.items())
+    robust = metrics.get("robustness")
+    if robust:
+        swap = robust["background_swap"]
+        rows = [[name, robust["clean"], *accs] for name, accs in robust["corruptions"].items()]
+        plots += (f"\n\n## Robustness ({robust['n']} images)\n\n"
+                  + _table(["corruption", "clean", *[f"severity {s}" for s in robust["severities"]]], rows)
+                  + f"\n\nOcclusion hides {', '.join(f'{v:.0%}' for v in robust['occluded_share'])} of the object's box. "
+                  + (f"Background swap on the {swap['n']} photos on white: {swap['original']:.3f} -> {swap['swapped']:.3f}."
+                     if swap["n"] else "No photo on white: no background swap.")
+                  + f"\n\n![Robustness]({ROBUSTNESS_PLOT})")
     return f"""# Evaluation of `{Path(metrics['run_dir']).name}`
 
 - Run: `{metrics['run_dir']}`
@@ -110,6 +124,10 @@ Most confused (truth → predicted): {confused}.
 
 {calibration_text} ECE uses {N_BINS} equal-width bins on the top probability.
 
+## Unknown photos
+
+{unknown}
+
 ## Plots
 
 {plots}
@@ -118,6 +136,20 @@ Most confused (truth → predicted): {confused}.
 
 {unreadable}
 """
+
+
+def unknown_markdown(u: dict) -> str:
+    """The report's "Unknown photos" section: the threshold, what it keeps, and how it separates other photos."""
+    text = (f"Score `{u['method']}` (k = {u['k']}), threshold {u['threshold']:.4f} keeps {u['tpr']:.0%} of "
+            f"{u['fitted_on']}. Here it keeps {u['share_kept']:.1%} of the photos; accuracy {u['accuracy_all']:.3f} "
+            f"on all of them, " + (f"{u['accuracy_kept']:.3f} on those kept." if u["accuracy_kept"] is not None
+                                   else "none kept."))
+    d = u.get("unknown_data")
+    if d:
+        text += (f"\n\nAgainst `{d['data']}` ({d['n_unknown']} photos of no class): AUROC {d['auroc']:.3f}, "
+                 f"FPR at 95% TPR {d['fpr_at_95tpr']:.3f}; the run's threshold marks {d['share_marked_unknown']:.1%} "
+                 "of them unknown.\n\n![Unknown scores](unknown_scores.png)")
+    return text
 
 
 # ---- the job -----------------------------------------------------------------------------------------
@@ -129,8 +161,13 @@ def default_out(run_dir: str | Path, data: str | Path) -> Path:
 
 
 def evaluate(run_dir: str | Path, data: str | Path, out: str | Path | None = None, tta: bool = False,
-             progress: bool = True) -> dict:
+             progress: bool = True, unknown_data: str | Path | None = None, robustness: bool = False) -> dict:
     """Evaluate a run on DATA; write metrics.json, predictions.csv, the plots and report.md into `out`.
+
+    The run's unknown-photo threshold is reported on DATA (fitted and stored first if the run has none); with
+    `unknown_data` (photos of no class) also AUROC and FPR at 95% TPR, and `unknown_scores.png`. With
+    `robustness`, metrics.json also holds `robustness` (`core.robustness.robustness_report`: accuracy per
+    corruption and severity, and the background swap) and `robustness.png` shows it.
 
     Returns the metrics. Raises JewelError when RUN_DIR or DATA cannot be used. Nothing is written into DATA.
     """
@@ -142,10 +179,17 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path | None = Non
     check_outside_data(out, data)
     items, source = evaluation_items(run_dir, data, meta)
     model, meta = load_model(run_dir, "cuda" if torch.cuda.is_available() else "cpu")
-    metrics, res = score_items(run_dir, model, meta, items, data, source, out, tta, progress)
+    metrics, res = score_items(run_dir, model, meta, items, data, source, out, tta, progress, features=True)
+    metrics["unknown"], scores = unknown_report(run_dir, model, meta, res, unknown_data, progress)
     out.mkdir(parents=True, exist_ok=True)
+    if "unknown" in scores:
+        plot_unknown_scores({Path(data).name: scores["known"], "--unknown-data": scores["unknown"]},
+                            metrics["unknown"]["threshold"]).savefig(out / "unknown_scores.png", dpi=100)
     preds = prediction_table(res, meta["classes"])
     preds.to_csv(out / "predictions.csv", index=False)
+    if robustness:
+        metrics["robustness"] = robustness_report(model, meta, res.items)
+        plot_robustness(metrics["robustness"]).savefig(out / ROBUSTNESS_PLOT, dpi=100)
     write_json(out / METRICS, metrics)
     save_plots(metrics, preds, model, meta, out)
     (out / "report.md").write_text(report_markdown(metrics), encoding="utf-8")
@@ -159,7 +203,15 @@ def evaluation_line(metrics: dict) -> str:
              + (f" -> {metrics['ece_calibrated']:.3f} at T={metrics['temperature']:.2f}" if metrics["temperature"] else "")]
     if "tta" in metrics:
         parts.append(f"TTA accuracy {metrics['tta']['accuracy']:.3f}")
+    if "robustness" in metrics:
+        worst = min((acc[-1], name) for name, acc in metrics["robustness"]["corruptions"].items())
+        swap = metrics["robustness"]["background_swap"]
+        parts.append(f"worst corruption {worst[1]} {worst[0]:.3f}"
+                     + (f", background swap {swap['original']:.3f} -> {swap['swapped']:.3f}" if swap["n"] else ""))
     line = ", ".join(parts) + f" on {metrics['n']} images ({metrics['evaluated_on']})"
     if metrics["unreadable"]:
         line += f"; {len(metrics['unreadable'])} unreadable skipped"
+    if "unknown_data" in metrics.get("unknown", {}):
+        d = metrics["unknown"]["unknown_data"]
+        line += f"; unknown photos: AUROC {d['auroc']:.3f}, FPR at 95% TPR {d['fpr_at_95tpr']:.3f}"
     return line + f"; report: {Path(metrics['out']) / 'report.md'}"

@@ -25,6 +25,7 @@ from ..core.manifest import MANIFEST, make_split, write_manifest
 from ..core.metrics import match_classes
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
+from ..core.unknown import fit_unknown, unknown_report
 from ..recipes.baseline import probe_beside
 from ..recipes.classic import fit_recipe
 from ..recipes.dls import profile_dls
@@ -124,7 +125,10 @@ def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, me
     test = manifest.loc[manifest["split"] == "test", ["path", "label"]]
     if test.empty:
         raise JewelError("the split has no test images: use more images per class")
-    metrics, _ = score_items(run_dir, model, meta, test, meta["data"], TEST_SPLIT, run_dir, progress=False)
+    metrics, res = score_items(run_dir, model, meta, test, meta["data"], TEST_SPLIT, run_dir, progress=False,
+                               features=True)
+    fit_unknown(run_dir, model, meta, progress=False)  # the unknown-photo bank and threshold, into meta
+    metrics["unknown"] = unknown_report(run_dir, model, meta, res, progress=False)[0]  # as `jewel evaluate` does
     result.timings["test"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     shops = {Path(f).name: (f, match_classes(read_items(f), meta["classes"])[0]) for f in external}
