@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 JEWEL  := $(VENV)/bin/jewel
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lock demo test clean
+.PHONY: setup lock demo test notebooks clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ demo: setup
 # The notebooks run in the smoke profile unless JEWEL_PROFILE asks for another (as CI does: .ci/run).
 test: setup
 	JEWEL_PROFILE=$${JEWEL_PROFILE:-smoke} $(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:randomly
+
+# Run notebooks/[0-9]*.ipynb in place in the quick profile on the drawn data (their outputs are committed) and time
+# each one (benchmarks/notebook_times.py); JEWEL_DATA must be unset: no output may come from real photos.
+notebooks: setup
+	env -u JEWEL_DATA -u JEWEL_EXTERNAL_DATA -u JEWEL_RUN JEWEL_PROFILE=$${JEWEL_PROFILE:-quick} $(PY) benchmarks/notebook_times.py
 
 clean:
 	rm -rf $(VENV) data/synth runs

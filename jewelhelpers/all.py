@@ -38,7 +38,6 @@ from .core.unknown import knn_distances, normalise, run_unknown, separation, unk
 from .core.scoring import calibration, score_items, valid_temperature  # noqa: E402
 from .core.settings import UNKNOWN_METHODS, Profile, data_dir, external_dirs, get_profile  # noqa: E402
 from .course.setup import course_data, other_shops, project_root, run_to_evaluate, setup_notebook  # noqa: E402
-from .course.strategies import STRATEGIES, compare_strategies, plot_strategies  # noqa: E402
 from .course.widget import UploadApp  # noqa: E402
 from .jobs.evaluate import evaluate, evaluation_line  # noqa: E402
 from .jobs.predict import predict_files  # noqa: E402

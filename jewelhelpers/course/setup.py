@@ -11,7 +11,6 @@ from ..core.drawing import make_synth
 from ..core.errors import JewelError
 from ..core.runs import WEIGHTS, read_meta
 from ..core.settings import Profile, data_dir, external_dirs, get_profile, run_dir_var
-from ..jobs.train import train
 from ..recipes.fitting import seed_everything
 
 
@@ -54,13 +53,21 @@ def other_shops(profile: Profile) -> list[Path]:
 
 
 def run_to_evaluate(data: str | Path, profile: str) -> Path:
-    """The run a notebook evaluates: `$JEWEL_RUN` if set, else runs/<profile>-<DATA name>, trained once on DATA."""
+    """The run a notebook evaluates: `$JEWEL_RUN` if set, else notebook 02's run (runs/02-<profile>) on DATA.
+
+    Nothing is trained here: without that run, a STOP message says to run notebook 02 first (or to set JEWEL_RUN).
+    """
     run_dir = run_dir_var()
     if run_dir is not None:
         read_meta(run_dir)
         return run_dir
+    run_dir = project_root() / "runs" / f"02-{profile}"
     data = Path(data).expanduser().resolve()
-    run_dir = project_root() / "runs" / f"{profile}-{data.stem}"
-    if not (run_dir / WEIGHTS).is_file() or read_meta(run_dir).get("data") != str(data):
-        train(data, run_dir, profile=profile, force=True)
+    if not (run_dir / WEIGHTS).is_file():
+        raise JewelError(f"STOP: notebook 02's run {run_dir} is missing: run notebook 02 with JEWEL_PROFILE={profile} "
+                         "first (it trains once and writes it), or set JEWEL_RUN to a run folder")
+    trained_on = read_meta(run_dir).get("data")
+    if trained_on != str(data):
+        raise JewelError(f"STOP: {run_dir} was trained on {trained_on}, not on {data}: run notebook 02 again on this "
+                         "data, or set JEWEL_RUN to a run folder trained on it")
     return run_dir
