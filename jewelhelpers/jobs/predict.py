@@ -9,8 +9,6 @@ Taught in: 04_inference_and_deployment.ipynb.
 """
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pandas as pd
 from ..core.errors import JewelError
 from ..core.images import check_outside_data, collect_files
 from ..core.onnx import onnx_file
+from ..core.output import write_table
 from ..core.predictor import Predictor
 from ..core.progress import progress as progress_steps
 from ..core.runs import read_meta
@@ -101,19 +100,12 @@ def predict_on_ray(run_dir: str | Path, paths: Sequence[str | Path], out: str | 
 
 def write_predictions(df: pd.DataFrame, fmt: str = "csv", out: str | Path | None = None) -> None:
     """Write predictions as CSV (top_k as `ring:0.9100;earring:0.0500`) or JSON (top_k as a list); stdout if no `out`."""
-    if fmt == "csv":
-        table = df.assign(top_k=[";".join(f"{c}:{p:.4f}" for c, p in t) if isinstance(t, list) else ""
-                                 for t in df["top_k"]])
-        text = table.to_csv(index=False)
-    elif fmt == "json":
+    if fmt == "json":
         records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
                    for r in df.to_dict(orient="records")]
         for r in records:
             r["top_k"] = [{"label": c, "probability": p} for c, p in r["top_k"]] if r["top_k"] else []
-        text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+        write_table(df, fmt, out, records)
     else:
-        raise JewelError(f"unknown format {fmt!r}: choose csv or json")
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        Path(out).write_text(text, encoding="utf-8")
+        write_table(df.assign(top_k=[";".join(f"{c}:{p:.4f}" for c, p in t) if isinstance(t, list) else ""
+                                     for t in df["top_k"]]), fmt, out)

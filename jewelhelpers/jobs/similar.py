@@ -7,16 +7,14 @@ Taught in: 05_beyond_labels.ipynb.
 """
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from ..core.errors import JewelError
 from ..core.figures import plot_similar
 from ..core.index import PhotoIndex, similar_table
+from ..core.output import write_table
 from ..core.runs import load_model
 
 
@@ -26,17 +24,7 @@ def run(index_dir: str | Path, photos: Sequence[str | Path], top_k: int = 5, fmt
     index = PhotoIndex.load(index_dir)
     model, meta = load_model(index.info["run_dir"], "cpu")
     table = similar_table(index, model, meta, photos, top_k)
-    if fmt == "csv":
-        text = table.to_csv(index=False)
-    elif fmt == "json":
-        records = json.loads(table.to_json(orient="records"))
-        text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
-    else:
-        raise JewelError(f"unknown format {fmt!r}: choose csv or json")
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        Path(out).write_text(text, encoding="utf-8")
+    write_table(table, fmt, out)
     if gallery is not None:
         plot_similar(table).savefig(gallery, dpi=100)
     return table
