@@ -14,11 +14,12 @@ rows (the same files for every strategy), one image size, then
 
 Each is scored on the split's test rows and on every other shop's folder (never trained on, never used to choose).
 The three fastai strategies see augmented, presized batches; the probe and LP-FT see the centre crop (as in the
-product). Prints one table per seed and the mean; `--out` gets the rows as CSV (outside the repository: the
-figures come from real photos).
+product). Prints a line per seed and strategy, then the markdown tables RESULTS.md holds (mean ± sd over the
+seeds, and every seed); `--out` gets the rows as CSV (outside the repository: the figures come from real photos).
 
-    flock /work/helpers/heavy.lock .venv/bin/python benchmarks/fair_comparison.py --size 160 --max-per-class 60 \\
-        --seeds 0 --out /tmp/fair.csv                                         # the reduced setting RESULTS.md records
+    flock /work/helpers/heavy.lock .venv/bin/python benchmarks/fair_comparison.py --size 128 --max-per-class 30 \\
+        --epochs-head 1 --epochs 2 --synth-mix 12 --seeds 0 1 2 --out /tmp/fair3.csv  # what RESULTS.md records
+    .venv/bin/python benchmarks/fair_comparison.py --table /tmp/fair3.csv    # its tables again, from the CSV
     .venv/bin/python benchmarks/fair_comparison.py --max-per-class 4 --size 64 --epochs-head 1 --epochs 1 --soup 1 \\
         --synth-mix 2                                                          # seconds: a check that it runs
 """
@@ -115,6 +116,30 @@ def run_strategy(strategy: str, full: pd.DataFrame, classes: list[str], sets: di
     return {"seed": seed, "strategy": strategy, **row, "rates": rates, "seconds": round(time.perf_counter() - start)}
 
 
+SCORES = {"test split": "test accuracy", "test macro F1": "test macro F1"}  # the CSV's columns, as the tables name them
+
+
+def markdown_tables(table: pd.DataFrame) -> str:
+    """The rows of `--out` as two markdown tables: per strategy, mean ± sd (n - 1) over the seeds; then every seed."""
+    shops = [c for c in table.columns if c not in {"seed", "strategy", "rates", "seconds", *SCORES}]
+    columns = [*SCORES, *shops]
+    names = [SCORES.get(c, c) for c in columns]
+    seeds = sorted(table["seed"].unique())
+    groups = table.groupby("strategy", sort=False)
+    lines = [f"| strategy | {' | '.join(names)} | seconds |", "|---" * (len(columns) + 2) + "|"]
+    for strategy, rows in groups:
+        cells = [f"{rows[c].mean():.3f} ± {rows[c].std(ddof=1) if len(rows) > 1 else 0.0:.3f}" for c in columns]
+        lines.append(f"| {strategy} | {' | '.join(cells)} | {rows['seconds'].mean():.0f} |")
+    lines += ["", f"| seed | strategy | {' | '.join(names)} | rates | seconds |", "|---" * (len(columns) + 4) + "|"]
+    for seed in seeds:
+        for strategy, rows in groups:
+            row = rows[rows["seed"] == seed].iloc[0]
+            cells = [f"{row[c]:.3f}" for c in columns]
+            rates = row["rates"] if isinstance(row["rates"], str) else "-"
+            lines.append(f"| {seed} | {strategy} | {' | '.join(cells)} | {rates} | {row['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -129,7 +154,11 @@ def main() -> None:
     ap.add_argument("--synth-mix", type=int, default=None, help="drawn images per class, the same for every strategy")
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--out", type=Path, default=None, help="CSV of every row (keep it outside the repository)")
+    ap.add_argument("--table", type=Path, default=None, help="print the tables of an earlier run's --out CSV, train nothing")
     args = ap.parse_args()
+    if args.table:
+        print(markdown_tables(pd.read_csv(args.table)))
+        return
     warnings.filterwarnings("ignore")
 
     from jewelhelpers.core.backbones import resolve_arch
@@ -163,10 +192,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     if args.out:
         table.to_csv(args.out, index=False)
-    columns = ["test split", "test macro F1", *[f.name for f in args.external]]
-    mean = table.groupby("strategy", sort=False)[[*columns, "seconds"]].mean()
-    print(f"\nmean of {len(args.seeds)} seed(s), {arch}, {prof.size} px:")
-    print(mean.round(3).to_string())
+    print(f"\nmean ± sd of {len(args.seeds)} seed(s), then every seed; {arch}, {prof.size} px:")
+    print(markdown_tables(table))
 
 
 if __name__ == "__main__":

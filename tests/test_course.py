@@ -3,10 +3,12 @@ recipe out, and every figure the notebooks quote from the fair comparison is the
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,11 +79,39 @@ def test_notebook_02_types_the_recipe_out():
     assert "compare_strategies" not in code  # many trainings: the notebook quotes the benchmark instead
 
 
-def test_quoted_fair_comparison_rows_are_the_recorded_ones():
-    """The fair-comparison table rows in notebook 02 appear, cell for cell, in benchmarks/RESULTS.md."""
+def fair_section() -> str:
+    """RESULTS.md's section of the fair comparison, up to the next section."""
     results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    start = results.index("## The fair comparison (issue 17)")
+    end = results.find("\n## ", start + 1)
+    return results[start:end if end > 0 else None]
+
+
+def test_quoted_fair_comparison_rows_are_the_recorded_ones():
+    """The fair-comparison table rows in notebook 02 appear, cell for cell, in benchmarks/RESULTS.md's section."""
+    results = fair_section()
     text = "\n".join(source(c) for c in cells(ROOT / "notebooks" / "02_transfer_learning_resnet50.ipynb", "markdown"))
     rows = [line for line in text.splitlines() if line.startswith("| ") and re.search(r"\d\.\d{3}", line)]
-    assert len(rows) >= 3, "notebook 02 quotes the fair comparison (probe, fastbook's recipe, LP-FT at least)"
+    assert len(rows) >= 5, "notebook 02 quotes the fair comparison (all five strategies)"
     for row in rows:
         assert row in results, f"not in RESULTS.md: {row}"
+
+
+def test_recorded_fair_comparison_means_are_those_of_its_seeds():
+    """RESULTS.md's mean ± sd rows are what benchmarks/fair_comparison.py makes of the per-seed rows it records."""
+    spec = importlib.util.spec_from_file_location("fair_comparison", ROOT / "benchmarks" / "fair_comparison.py")
+    fair = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fair)
+    section = fair_section()
+    header = next(line for line in section.splitlines() if line.startswith("| seed | strategy |"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    columns = {v: k for k, v in fair.SCORES.items()}
+    per_seed = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+                if re.match(r"\| \d+ \| ", line)]
+    table = pd.DataFrame(per_seed, columns=[columns.get(n, n) for n in names])
+    table = table.astype({c: float for c in table.columns if c not in ("strategy", "rates")}).astype({"seed": int})
+    assert table["seed"].nunique() >= 3 and set(table["strategy"]) == set(fair.STRATEGIES), "3 seeds, 5 strategies"
+    means = [line for line in fair.markdown_tables(table).splitlines() if "±" in line]
+    assert len(means) == len(fair.STRATEGIES)
+    for row in means:
+        assert row in section, f"RESULTS.md's mean is not that of its seeds: {row}"
