@@ -120,9 +120,13 @@ SCORES = {"test split": "test accuracy", "test macro F1": "test macro F1"}  # th
 
 
 def markdown_tables(table: pd.DataFrame) -> str:
-    """The rows of `--out` as two markdown tables: per strategy, mean ± sd (n - 1) over the seeds; then every seed."""
+    """The rows of `--out` as two markdown tables: per strategy, mean ± sd (n - 1) over the seeds; then every seed.
+
+    The means are those of the printed (3-decimal) figures, so anyone can redo them from the second table.
+    """
     shops = [c for c in table.columns if c not in {"seed", "strategy", "rates", "seconds", *SCORES}]
     columns = [*SCORES, *shops]
+    table = table.round({c: 3 for c in columns})
     names = [SCORES.get(c, c) for c in columns]
     seeds = sorted(table["seed"].unique())
     groups = table.groupby("strategy", sort=False)

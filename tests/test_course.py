@@ -103,7 +103,8 @@ def test_recorded_fair_comparison_means_are_those_of_its_seeds():
     fair = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fair)
     section = fair_section()
-    header = next(line for line in section.splitlines() if line.startswith("| seed | strategy |"))
+    header = next((line for line in section.splitlines() if line.startswith("| seed | strategy |")), None)
+    assert header, "RESULTS.md records every seed's row of the fair comparison (benchmarks/fair_comparison.py --table)"
     names = [c.strip() for c in header.strip("|").split("|")]
     columns = {v: k for k, v in fair.SCORES.items()}
     per_seed = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
