@@ -2,9 +2,10 @@
 
 Fine-tuning a whole pretrained body from a random head distorts the features other shops' photos need
 (Kumar et al. 2022, "Fine-tuning can distort pretrained features"); measured here in a reduced setting
-(Lite0, 128 px, 30 photos per class, 1 seed: benchmarks/RESULTS.md, the fair comparison), fastbook's whole-body
-recipe scored 15 and 32 points below the frozen probe on two other shops and 10 below in-domain, while LP-FT
-matched the probe in-domain and beat it on both shops. LP-FT keeps what transfers:
+(Lite0, 128 px, 30 photos per class, 3 seeds: benchmarks/RESULTS.md, the fair comparison), fastbook's whole-body
+recipe scored 13 points below the frozen probe in-domain and 3 and 21 below it on two other shops, while LP-FT was
+level with the probe in-domain (-1.7), 8 points above it on one shop and 3 below on the other, and above fastbook's
+recipe on every seed. LP-FT keeps what transfers:
 
 1. The body is cut before its last stage. The first part stays frozen, so its output for every image is
    computed once (`FrozenPass`, on onnxruntime: several times faster than eager PyTorch on a CPU, the same
