@@ -42,6 +42,7 @@ def main() -> None:
     if os.environ.get("JEWEL_DATA"):
         sys.exit("notebook_times: unset JEWEL_DATA: committed outputs come from the drawn data only")
     os.environ.setdefault("JEWEL_PROFILE", "quick")
+    os.environ.pop("MPLBACKEND", None)  # the kernel's own inline backend: a non-interactive one (Agg) loses the figures
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     total = 0.0
     for path in args.notebooks:
