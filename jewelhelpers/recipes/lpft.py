@@ -42,6 +42,7 @@ from ..core.onnx import onnx_engine
 from ..core.probe import LinearProbe, fit_probe
 from ..core.runs import PLOTS
 from ..core.settings import Profile
+from ..core.sources import SOURCE, balance_sources
 from .fitting import KeepBest, RecipeResult, find_lr, fit_phase, make_metrics, show_progress, snapshot, timed
 
 __all__ = ["PROBE_C", "FrozenPass", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "fit_lpft_recipe",
@@ -256,6 +257,9 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
                     frozen: FrozenPass | None = None) -> RecipeResult:
     """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class.
 
+    With a `source` column, each source's rows are repeated to weigh equally (`core.sources.balance_sources`);
+    each image still goes through the frozen layers once.
+
     The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images live in a
     temporary folder, gone once their feature maps are computed. `frozen` (made here if not given) keeps the
     maps of the sets `train`, `drawn` and `valid` for the caller to reuse.
@@ -270,9 +274,12 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
         if len(drawn):
             log(f"drawn images mixed into training: {len(drawn)} ({prof.synth_mix} per class shared with the drawer)")
         drawn_maps = frozen.run("drawn", drawn[columns])
-    photos = frozen.run("train", manifest.loc[manifest["split"] == "train", columns])
+    with_source = [c for c in (*columns, SOURCE) if c in manifest]
+    photos = frozen.run("train", manifest.loc[manifest["split"] == "train", with_source])
     valid = frozen.run("valid", manifest.loc[manifest["split"] == "valid", columns])
-    parts = [photos] + ([drawn_maps] if len(drawn_maps.y) else [])
+    balanced = balance_sources(photos.items, seed)
+    parts = [replace(photos, logits=photos.logits[balanced], y=photos.y[balanced])]
+    parts += [drawn_maps] if len(drawn_maps.y) else []
     train_maps = tuple(torch.cat(t) for t in zip(*map(_labelled, parts)))
     timings["frozen_pass"] = round(time.perf_counter() - start, 2)
     find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
