@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an earlier run in --out")
     s.add_argument("--external", type=Path, action="append",
                    help="another shop's photos to score beside the probe (repeatable; default JEWEL_EXTERNAL_DATA)")
+    s.add_argument("--composites", type=int,
+                   help="lpft: per class, training products on white cut out and pasted on drawn scenes (default 0)")
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")
@@ -173,7 +175,7 @@ def _cmd_train(a) -> int:
     summary = train(a.data, a.out, arch=a.arch, profile=a.profile, size=a.size, epochs_head=a.epochs_head,
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
-                    holdout_sources=a.holdout_sources)
+                    composites=a.composites, holdout_sources=a.holdout_sources)
     print(summary_line(summary))
     return 0
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from jewelhelpers.cli import main
-from jewelhelpers.core.drawing import make_synth
+from jewelhelpers.core.drawing import draw_item, make_synth
 from jewelhelpers.core.sources import SOURCE, balance_sources, sources_split
 
 
@@ -20,10 +20,12 @@ def _snapshot(folder: Path) -> list[tuple[str, int, int]]:
 
 @pytest.fixture(scope="module")
 def drawn_shops(tmp_path_factory) -> list[Path]:
-    """Two drawn shops (`jewel synth`, other seeds): 8 and 6 images per class, 64 px."""
+    """Two drawn shops (`jewel synth`, other seeds): 8 and 6 images per class, 64 px; shop_two has a ring on white."""
     root = tmp_path_factory.mktemp("drawn-shops")
-    return [make_synth(root / "shop_one", per_class=8, size=64, seed=11, progress=False),
-            make_synth(root / "shop_two", per_class=6, size=64, seed=12, progress=False)]
+    shops = [make_synth(root / "shop_one", per_class=8, size=64, seed=11, progress=False),
+             make_synth(root / "shop_two", per_class=6, size=64, seed=12, progress=False)]
+    draw_item("ring", np.random.default_rng(56), 64).save(shops[1] / "ring" / "ring_on_white.png")
+    return shops
 
 
 def test_balance_sources_gives_each_source_as_many_rows():
@@ -53,13 +55,15 @@ def test_multi_source_train_writes_sources_and_the_holdout_report(drawn_shops, t
     before = [_snapshot(d) for d in drawn_shops]
     run = tmp_path / "run"
     code = main(["train", *map(str, drawn_shops), "--out", str(run), "--profile", "smoke", "--lr", "1e-3",
-                 "--soup", "1", "--holdout-sources"])
+                 "--soup", "1", "--composites", "2", "--holdout-sources"])
     assert code == 0
     manifest = pd.read_csv(run / "split.csv")
-    assert manifest.groupby(SOURCE).size().to_dict() == {"shop_one": 40, "shop_two": 30}
-    assert set(json.loads((run / "meta.json").read_text())["sources"]) == {"shop_one", "shop_two"}
+    assert manifest.groupby(SOURCE).size().to_dict() == {"shop_one": 40, "shop_two": 31}
+    meta = json.loads((run / "meta.json").read_text())
+    assert set(meta["sources"]) == {"shop_one", "shop_two"}
+    assert meta["lrs"]["composites"] >= 2  # at least the ring on white, twice
     table = pd.read_csv(run / "holdout_sources.csv")
-    assert list(table["source"]) == ["shop_one", "shop_two"] and list(table["n"]) == [40, 30]
+    assert list(table["source"]) == ["shop_one", "shop_two"] and list(table["n"]) == [40, 31]
     assert list(table["trained_on"]) == ["shop_two", "shop_one"]
     assert table["accuracy"].between(0, 1).all()
     report = json.loads((run / "holdout_sources.json").read_text())

@@ -51,7 +51,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           weights: str | Path | None = None, pretrained: bool | None = None, force: bool = False,
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
-          soup: int | None = None, holdout_sources: bool = False, classes: Sequence[str] | None = None) -> dict:
+          soup: int | None = None, composites: int | None = None, holdout_sources: bool = False, classes: Sequence[str] | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
@@ -68,7 +68,10 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
-                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup)
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup,
+                       composites=composites)
+    if prof.composites and prof.recipe != "lpft":
+        raise JewelError("--composites goes with the lpft recipe (the default): leave out --recipe classic")
     datas = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
     if not datas:
         raise JewelError("give at least one DATA folder or CSV to train on")
@@ -121,7 +124,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     if holdout_sources:
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
-                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup)
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 

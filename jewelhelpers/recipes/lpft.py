@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..core.backbones import Backbone
+from ..core.composite import composite_items
 from ..core.drawing import synth_items
 from ..core.errors import JewelError
 from ..core.forward import PooledBody, RunLogits, in_batches, logits_and_pooled, passed_on, run_logits
@@ -255,7 +256,8 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
 def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof: Profile, keep: KeepBest,
                     plots: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print,
                     frozen: FrozenPass | None = None) -> RecipeResult:
-    """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class.
+    """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class, and `prof.composites`
+    per class of the train rows' products on white pasted on drawn scenes (`core.composite`).
 
     With a `source` column, each source's rows are repeated to weigh equally (`core.sources.balance_sources`);
     each image still goes through the frozen layers once.
@@ -274,12 +276,16 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
         if len(drawn):
             log(f"drawn images mixed into training: {len(drawn)} ({prof.synth_mix} per class shared with the drawer)")
         drawn_maps = frozen.run("drawn", drawn[columns])
-    with_source = [c for c in (*columns, SOURCE) if c in manifest]
-    photos = frozen.run("train", manifest.loc[manifest["split"] == "train", with_source])
+        train_rows = manifest.loc[manifest["split"] == "train", [c for c in (*columns, SOURCE) if c in manifest]]
+        pasted = composite_items(Path(tmp) / "composites", train_rows, prof.composites, prof.presize, seed=seed + 2)
+        if len(pasted):
+            log(f"composites mixed into training: {len(pasted)} (products on white pasted on drawn scenes)")
+        composites = frozen.run("composites", pasted)
+    photos = frozen.run("train", train_rows)
     valid = frozen.run("valid", manifest.loc[manifest["split"] == "valid", columns])
     balanced = balance_sources(photos.items, seed)
     parts = [replace(photos, logits=photos.logits[balanced], y=photos.y[balanced])]
-    parts += [drawn_maps] if len(drawn_maps.y) else []
+    parts += [maps for maps in (drawn_maps, composites) if len(maps.y)]
     train_maps = tuple(torch.cat(t) for t in zip(*map(_labelled, parts)))
     timings["frozen_pass"] = round(time.perf_counter() - start, 2)
     find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
@@ -287,5 +293,5 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
                            _labelled(valid), prof.epochs, prof.bs, prof.lr, find, keep, prof.soup, plots or ".",
                            True, log)
     lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
-           "drawn_images": len(drawn), "soup": prof.soup}
+           "drawn_images": len(drawn), "composites": len(pasted), "soup": prof.soup}
     return RecipeResult(lrs, history, keep.where, timings)
