@@ -13,7 +13,8 @@ import torch
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*")
 
 from .core.backbones import ARCHS, body_head_split, build_model, linear_head, norm_stats, resolve_arch  # noqa: E402
-from .core.drawing import draw_item, make_synth  # noqa: E402
+from .core.composite import composite, composite_items  # noqa: E402
+from .core.drawing import SCENES, draw_item, make_synth, scene  # noqa: E402
 from .core.errors import JewelError  # noqa: E402
 from .core.figures import (  # noqa: E402
     new_figure, plot_class_balance, plot_confusion, plot_coverage, plot_f1, plot_history, plot_reliability, plot_similar,

@@ -6,7 +6,7 @@ anywhere on a drawn scene (`core.drawing.scene`) and, most of the time, hides pa
 of another scene: a finger, a fold of cloth), so a model sees the catalogue's own objects in the clutter and
 occlusion of worn photos. `jewel train --composites N` adds N per class to LP-FT's training rows.
 
-Taught in: 03_evaluation.ipynb.
+Taught in: 03_evaluation.ipynb (one composite per scene, beside the robustness report).
 """
 from __future__ import annotations
 
