@@ -49,7 +49,7 @@ def sources_split(datas: Sequence[str | Path], valid: float, test: float, seed: 
     parts = []
     for i, (data, name) in enumerate(zip(datas, names)):
         part = make_split(data, valid=valid if i == 0 else 0, test=test if i == 0 else 0, seed=seed,
-                          max_per_class=max_per_class, progress=False)
+                          max_per_class=max_per_class)
         if classes is None:
             classes = sorted(part["label"].unique())
         if i or set(part["label"]) - set(classes):
