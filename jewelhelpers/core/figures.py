@@ -151,7 +151,7 @@ def plot_robustness(report: dict) -> Figure:
     swap = report["background_swap"]
     if swap["n"]:
         bx.bar(["on white", "swapped"], [swap["original"], swap["swapped"]], color=["#999999", "#4c72b0"])
-    bx.set(ylim=(0, 1.02), title=f"Background swap ({swap['n']} on white)")
+    bx.set(ylim=(0, 1.02), title=f"Background swap\n({swap['n']} on white)")
     return fig
 
 
