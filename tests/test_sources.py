@@ -1,4 +1,4 @@
-"""Training on several sources: the manifest's sources, per-source balancing, the leave-one-source-out report (issue 16)."""
+"""Training on several sources: the manifest's sources, per-source balancing, leave-one-source-out (issue 16)."""
 from __future__ import annotations
 
 import json

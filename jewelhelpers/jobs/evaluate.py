@@ -1,9 +1,9 @@
 """`jewel evaluate`: metrics, calibration, plots and a report for a run, on its test split or other photos.
 
 DATA equal to the run's training data means "the run's test split" (manifest rows with split == test);
-any other ImageFolder or CSV is evaluated whole (another shop's photos), except a run's further training source. Metrics cover the classes present
-in DATA; classes the model does not know are reported and left out; a prediction of a class DATA lacks is
-still an error. The temperature is fitted on the run's validation split and stored in meta.json.
+any other ImageFolder or CSV is evaluated whole (another shop's photos), except a run's further training
+source (all of it was trained on). Metrics cover the classes present in DATA; classes the model does not know
+are reported and left out; a prediction of a class DATA lacks is still an error. The temperature is fitted on the run's validation split and stored in meta.json.
 
 Taught in: 03_evaluation.ipynb.
 """

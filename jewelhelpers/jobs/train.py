@@ -47,11 +47,13 @@ def _loud(message: str) -> None:
 
 
 def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | None = None,
-          profile: str | None = None, size: int | None = None, epochs_head: int | None = None, epochs: int | None = None, seed: int = 0,
-          weights: str | Path | None = None, pretrained: bool | None = None, force: bool = False,
+          profile: str | None = None, size: int | None = None, epochs_head: int | None = None,
+          epochs: int | None = None, seed: int = 0, weights: str | Path | None = None,
+          pretrained: bool | None = None, force: bool = False,
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
-          soup: int | None = None, composites: int | None = None, holdout_sources: bool = False, classes: Sequence[str] | None = None) -> dict:
+          soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
+          classes: Sequence[str] | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
@@ -68,8 +70,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
-                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup,
-                       composites=composites)
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites)
     if prof.composites and prof.recipe != "lpft":
         raise JewelError("--composites goes with the lpft recipe (the default): leave out --recipe classic")
     datas = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
@@ -97,7 +98,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
             "weights_source": backbone.source, "arch_reason": reason, "profile": prof.name,
             "profile_settings": prof.to_dict(), "seed": seed,
             "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(datas[0].resolve()),
-            "sources": dict(zip(source_names(datas), (str(d.resolve()) for d in datas))), "manifest": MANIFEST, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "sources": dict(zip(source_names(datas), (str(d.resolve()) for d in datas))), "manifest": MANIFEST,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "lrs": None, "monitor": monitor, "best": None, "complete": False}
 
     def save_best(where: dict) -> None:
@@ -112,7 +114,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
                                      frozen=frozen)
         else:
             seed_everything(seed)  # the order images are shuffled in, and the new head's initialisation
-            learn = make_learner(profile_dls(_sources_balanced(manifest, seed), backbone, prof), backbone, path=run_dir)
+            dls = profile_dls(_sources_balanced(manifest, seed), backbone, prof)
+            learn = make_learner(dls, backbone, path=run_dir)
             result = fit_recipe(learn, prof.epochs_head, prof.epochs, monitor, patience, plots=run_dir,
                                 on_best=save_best)
     except KeyboardInterrupt:
@@ -169,8 +172,8 @@ def _holdout_sources(datas: list[Path], run_dir: Path, classes: list[str], optio
                      "trained_on": "+".join(n for n in names if n != name), "run_dir": f"{HOLDOUT}/{name}"})
     table = pd.DataFrame(rows)
     table.to_csv(run_dir / f"{HOLDOUT_REPORT}.csv", index=False)
-    report = {"mean_accuracy": float(table["accuracy"].mean()), "mean_probe_accuracy": float(table["probe_accuracy"].mean()),
-              "sources": rows}
+    report = {"mean_accuracy": float(table["accuracy"].mean()),
+              "mean_probe_accuracy": float(table["probe_accuracy"].mean()), "sources": rows}
     runs.write_json(run_dir / f"{HOLDOUT_REPORT}.json", report)
     plot_holdout_sources(table).savefig(run_dir / f"{HOLDOUT_REPORT}.png", dpi=100)
     print(f"leave-one-source-out mean accuracy {report['mean_accuracy']:.3f} (frozen probe "
