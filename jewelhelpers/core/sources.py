@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import JewelError
+from .images import read_items
 from .manifest import make_split
 from .metrics import match_classes
 
@@ -38,6 +39,23 @@ def source_names(datas: Sequence[str | Path]) -> list[str]:
     return names
 
 
+def known_classes(items: pd.DataFrame, classes: Sequence[str], name: str) -> None:
+    """JewelError when source `name`'s items (path, label) hold none of `classes`."""
+    if not set(items["label"]) & set(classes):
+        raise JewelError(f"source {name}: none of its classes ({', '.join(sorted(set(items['label'])))}) is one "
+                         f"of the first DATA's ({', '.join(classes)}): train on it with DATA of its classes, "
+                         "or leave it out")
+
+
+def check_sources(datas: Sequence[str | Path], classes: Sequence[str] | None = None) -> None:
+    """Before anything is written: distinct names, and each further source holds a class of the first (or `classes`)."""
+    names = source_names(datas)
+    items = [read_items(d) for d in datas]
+    classes = sorted(classes or set(items[0]["label"]))
+    for name, rows in zip(names[1:], items[1:]):
+        known_classes(rows, classes, name)
+
+
 def sources_split(datas: Sequence[str | Path], valid: float, test: float, seed: int = 0,
                   max_per_class: int | None = None, classes: Sequence[str] | None = None) -> pd.DataFrame:
     """The split manifest of several sources (path, label, split, group, source).
@@ -53,10 +71,8 @@ def sources_split(datas: Sequence[str | Path], valid: float, test: float, seed: 
         if classes is None:
             classes = sorted(part["label"].unique())
         if i or set(part["label"]) - set(classes):
-            try:
-                part = match_classes(part, list(classes))[0]
-            except JewelError as e:
-                raise JewelError(f"source {name}: {e}; train on it with DATA of its classes, or leave it out") from None
+            known_classes(part, classes, name)
+            part = match_classes(part, list(classes))[0]
         offset = 1 + max((int(p["group"].max()) for p in parts), default=-1)
         parts.append(part.assign(group=part["group"] + offset, **{SOURCE: name}))
     return pd.concat(parts, ignore_index=True)

@@ -28,7 +28,7 @@ from ..core.manifest import MANIFEST, write_manifest
 from ..core.metrics import match_classes
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
-from ..core.sources import SOURCE, balance_sources, source_names, sources_split
+from ..core.sources import SOURCE, balance_sources, check_sources, source_names, sources_split
 from ..core.unknown import fit_unknown, unknown_report
 from ..recipes.baseline import probe_beside, probe_table
 from ..recipes.classic import fit_recipe
@@ -78,10 +78,10 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         raise JewelError("give at least one DATA folder or CSV to train on")
     if holdout_sources and len(datas) < 2:
         raise JewelError("--holdout-sources needs two DATA or more: give the other sources after the first")
-    source_names(datas)
     externals = [Path(e) for e in external] if external is not None else external_dirs()
-    for folder in [*datas, *externals]:  # a wrong path is said now, not after training
+    for folder in externals:  # a wrong path is said now, not after training
         read_items(folder)
+    check_sources(datas, classes)
     for folder in datas[1:]:
         check_outside_data(out, folder)
     run_dir = runs.prepare_run_dir(out, force, data=datas[0])
