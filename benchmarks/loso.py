@@ -14,6 +14,11 @@ adds the shipped 288 px; centre crop, or the whole image squished to a square) a
     flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --drawings v1 v2 --extract  # once
     flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --drawings v1 v2            # selection
     .venv/bin/python benchmarks/loso.py --drawings v1 v2 --cues   # what drawn and real photos differ in, per class
+    flock /work/helpers/heavy.lock nice -n 10 .venv/bin/python benchmarks/loso.py --drawings v2 v1 --composites 40 80
+
+`--composites N ...` measures `core.composite` (products on white cut out, pasted on drawn scenes): a pool of up to
+40 composites per class of each real source is drawn once (cached with the features); a probe held out on a source
+adds N per class drawn from the *other* sources' composites only.
 
 A pool missing from the cache is drawn with the *current* `core.drawing`: the `v1` pool of RESULTS.md was drawn
 before issue 16's fix (commit 80823ea), so to compare drawings, draw each pool from its own checkout first.
@@ -33,6 +38,7 @@ import pandas as pd
 from PIL import Image
 
 from jewelhelpers.core.backbones import norm_stats
+from jewelhelpers.core.composite import composite_items
 from jewelhelpers.core.drawing import CLASSES, MARKER, make_synth
 from jewelhelpers.core.images import read_items
 from jewelhelpers.core.probe import extract_features, fit_probe
@@ -68,6 +74,7 @@ class Setting:
     balanced: bool = True
     drawn: int = 80  # drawn images per class added to training (0: none)
     drawing: str = "v1"  # which drawn pool (v1: before issue 16's fixes)
+    composites: int = 0  # composites per class (of the sources trained on) added to training
 
 
 def real_items(data: Path, max_per_class: int | None = None) -> pd.DataFrame:
@@ -90,6 +97,16 @@ def drawn_items(folder: Path, per_class: int) -> pd.DataFrame:
     return read_items(folder).assign(source="drawn")
 
 
+def composite_pool(real: pd.DataFrame, folder: Path, per_class: int = 40) -> pd.DataFrame:
+    """path, label, source of up to `per_class` composites per class of each real source (drawn once, then read)."""
+    listing = folder / "composites.csv"
+    if not listing.is_file():
+        parts = [composite_items(folder / src, rows, per_class, DRAWN_SIZE, seed=1).assign(source=src)
+                 for src, rows in real.groupby("source")]
+        pd.concat(parts, ignore_index=True).to_csv(listing, index=False)
+    return pd.read_csv(listing)
+
+
 def features(items: pd.DataFrame, size: int, view: str, cache: Path, progress: bool = True) -> np.ndarray:
     """(n, d) frozen Lite0 features; squished views are computed for non-square images only (same otherwise)."""
     mean, std = norm_stats(ARCH)
@@ -105,14 +122,17 @@ def features(items: pd.DataFrame, size: int, view: str, cache: Path, progress: b
 class Loso:
     """Features of every source at every size and view, and the LOSO accuracies of a `Setting`."""
 
-    def __init__(self, real: pd.DataFrame, pools: dict[str, pd.DataFrame], cache: Path, progress: bool = True):
+    def __init__(self, real: pd.DataFrame, pools: dict[str, pd.DataFrame], cache: Path, progress: bool = True,
+                 composites: pd.DataFrame | None = None):
         self.real, self.pools, self.cache, self.progress = real, pools, cache, progress
+        self.composites = composites
         self._x: dict[tuple, np.ndarray] = {}
 
     def x(self, part: str, size: int, view: str) -> np.ndarray:
         key = (part, size, view)
         if key not in self._x:
-            items = self.real if part == "real" else self.pools[part]
+            items = {"real": self.real, "composites": self.composites}.get(part)
+            items = self.pools[part] if items is None else items
             self._x[key] = features(items, size, view if part == "real" else "crop", self.cache, self.progress)
         return self._x[key]
 
@@ -135,6 +155,13 @@ class Loso:
             x, y = xr[train], list(self.real["label"][train])
             if held != "drawn" and s.drawn:
                 x, y = np.concatenate([x, xd[picked]]), y + list(pool["label"].iloc[picked])
+            if s.composites:
+                comp = self.composites
+                eligible = comp["source"].to_numpy() != held
+                pick = np.concatenate([rng.permutation(np.flatnonzero(eligible & (comp["label"].to_numpy() == c)))
+                                       [:s.composites] for c in CLASSES]).astype(int)
+                x = np.concatenate([x, self.x("composites", s.size, "crop")[pick]])
+                y = y + list(comp["label"].iloc[pick])
             probe = fit_probe(x, y, CLASSES, balanced=s.balanced, C=s.C)
             if held == "drawn":
                 test_x, test_y = drawn_x, drawn_y
@@ -203,12 +230,15 @@ def main() -> None:
                     help=f"image sizes to cache and compare (add {SHIPPED_SIZE}, the shipped size: about 16 more "
                          "minutes on 2 busy cores)")
     ap.add_argument("--cues", action="store_true", help="only print what drawn and real photos differ in, per class")
+    ap.add_argument("--composites", type=int, nargs="+", default=None,
+                    help="only measure these numbers of composites per class against the base (3 seeds each)")
     ap.add_argument("--out", type=Path, default=None, help="also write every row as CSV here")
     args = ap.parse_args()
     t0 = time.time()
     real = real_items(args.data, args.max_per_class)
     pools = {name: drawn_items(args.cache / f"drawn-{name}", args.drawn_per_class) for name in args.drawings}
-    loso = Loso(real, pools, args.cache / "features")
+    comp = composite_pool(real, args.cache / "composites") if args.composites else None
+    loso = Loso(real, pools, args.cache / "features", composites=comp)
     if args.extract:
         for size in args.sizes:
             for view in ("crop", "squish") if size == SQUISH_SIZE else ("crop",):
@@ -244,8 +274,13 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         return row
 
-    measure(f"shipped probe settings at {size} px (balanced, C=0.01, 80 drawn v1)", base, args.seeds, None)
+    measure(f"shipped probe settings at {size} px (balanced, C=0.01, 80 drawn {base.drawing})", base, args.seeds, None)
     first = rows[0]["setting"]
+    if args.composites:
+        print("composites per source:", comp.groupby(["source", "label"]).size().unstack(fill_value=0).to_dict("index"))
+        for n in args.composites:
+            measure(f"{n} composites per class", replace(base, composites=n), args.seeds, first)
+        return _print_rows(rows, args.out, f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}")
     adopted = {}
     for name, change in levers:  # one lever at a time, seed 0, paired with the base's seed 0
         if measure(name, replace(base, **change), 1, first)["verdict"].startswith("ADOPT"):
@@ -262,11 +297,16 @@ def main() -> None:
     if SQUISH_SIZE in args.sizes:
         issue = replace(base, size=SQUISH_SIZE, C=1.0, balanced=False, drawn=0)
         measure(f"issue's probe ({SQUISH_SIZE} px, C=1, no class weights, no drawn)", issue, args.seeds, first)
+    _print_rows(rows, args.out, f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}; "
+                f"chosen: {json.dumps(asdict(combined))}")
+
+
+def _print_rows(rows: list[dict], out: Path | None, footer: str) -> None:
     df = pd.DataFrame(rows)
     print(df.drop(columns="config").to_string(index=False))
-    print(f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}; chosen: {json.dumps(asdict(combined))}")
-    if args.out:
-        df.to_csv(args.out, index=False)
+    print(footer)
+    if out:
+        df.to_csv(out, index=False)
 
 
 if __name__ == "__main__":

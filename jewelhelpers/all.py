@@ -13,11 +13,12 @@ import torch
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*")
 
 from .core.backbones import ARCHS, body_head_split, build_model, linear_head, norm_stats, resolve_arch  # noqa: E402
-from .core.drawing import draw_item, make_synth  # noqa: E402
+from .core.composite import composite, composite_items  # noqa: E402
+from .core.drawing import SCENES, draw_item, make_synth, scene  # noqa: E402
 from .core.errors import JewelError  # noqa: E402
 from .core.figures import (  # noqa: E402
     new_figure, plot_class_balance, plot_confusion, plot_coverage, plot_f1, plot_history, plot_reliability, plot_similar,
-    plot_unknown_scores, show_montage,
+    plot_robustness, plot_unknown_scores, show_montage,
 )
 from .core.findings import FINDINGS, audit  # noqa: E402
 from .core.forward import batch_logits, pooled, preprocess, probabilities, run_logits  # noqa: E402
@@ -33,6 +34,7 @@ from .core.index import PhotoIndex, build_index, embed, similar_table  # noqa: E
 from .core.onnx import export_onnx  # noqa: E402
 from .core.predictor import Predictor  # noqa: E402
 from .core.review import label_issues, out_of_fold  # noqa: E402
+from .core.robustness import CORRUPTIONS, corrupt, robustness_report, swap_background  # noqa: E402
 from .core.runs import load_model, model_meta, read_meta  # noqa: E402
 from .core.unknown import knn_distances, normalise, run_unknown, separation, unknown_scores  # noqa: E402
 from .core.scoring import calibration, score_items, valid_temperature  # noqa: E402

@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
 
     s = sub.add_parser("train", help="fine-tune a pretrained backbone: head first (a probe), then the last stage")
-    s.add_argument("data", type=Path, help="an ImageFolder DATA/<class>/*.jpg or a CSV of file,label")
+    s.add_argument("data", type=Path, nargs="+",
+                   help="ImageFolders DATA/<class>/*.jpg or CSVs of file,label: the first is split train/valid/test, "
+                        "the others are training rows of its classes, each source weighed equally")
     s.add_argument("--out", type=Path, required=True, help="RUN_DIR to create (outside DATA)")
     s.add_argument("--arch", choices=ARCH_CHOICES, default=None,
                    help="backbone (default: the profile's; auto = resnet50 when its weights can be had, "
@@ -64,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an earlier run in --out")
     s.add_argument("--external", type=Path, action="append",
                    help="another shop's photos to score beside the probe (repeatable; default JEWEL_EXTERNAL_DATA)")
+    s.add_argument("--composites", type=int,
+                   help="lpft: per class, training products on white cut out and pasted on drawn scenes (default 0)")
+    s.add_argument("--holdout-sources", action="store_true",
+                   help="with several DATA: per source, train on the others and score on it "
+                        "(RUN_DIR/holdout_sources.csv, .json, .png)")
 
     s = sub.add_parser("evaluate", help="metrics, plots and report.md for a run on its test split or other photos")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -167,7 +174,8 @@ def _cmd_train(a) -> int:
     from .jobs.train import summary_line, train
     summary = train(a.data, a.out, arch=a.arch, profile=a.profile, size=a.size, epochs_head=a.epochs_head,
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
-                    pretrained=False if a.no_pretrained else None, force=a.force, external=a.external)
+                    pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
+                    composites=a.composites, holdout_sources=a.holdout_sources)
     print(summary_line(summary))
     return 0
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw
 
 from jewelhelpers.core.robustness import CORRUPTIONS, OCCLUDED, SEVERITIES, corrupt, object_mask, on_white, swap_background
@@ -62,3 +64,28 @@ def test_evaluate_robustness_writes_the_report_and_plot(tiny_run, shop_folders, 
     assert "worst corruption" in evaluation_line(metrics)
     assert "## Robustness" in (tmp_path / "eval" / "report.md").read_text()
     assert sorted(p.relative_to(shop) for p in shop.rglob("*")) == before
+
+
+def test_composite_pastes_the_cut_out_product_on_a_drawn_scene(tmp_path):
+    from jewelhelpers.core.composite import composite, composite_items
+    from jewelhelpers.core.drawing import SCENES, draw_item
+    from jewelhelpers.core.robustness import cut_out
+    product = draw_item("ring", np.random.default_rng(56), 128)  # a drawn ring on a white table
+    assert on_white(product)
+    alpha = np.asarray(cut_out(product).getchannel("A")) > 0
+    share = object_mask(product).sum() / product.width / product.height
+    assert 0.05 < share < 0.6 and alpha.sum() == object_mask(product).sum()  # the band, none of the white
+    for k, kind in enumerate(SCENES):
+        im = composite(product, np.random.default_rng(k), 96, kind)
+        assert im.size == (96, 96) and not on_white(im), kind
+    data = tmp_path / "data"
+    (data / "ring").mkdir(parents=True)
+    product.save(data / "ring" / "a.png")
+    Image.new("RGB", (64, 64), (90, 60, 40)).save(data / "ring" / "dark.png")  # not on white: never a product
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in data.rglob("*"))
+    rows = pd.DataFrame({"path": [str(data / "ring" / n) for n in ("a.png", "dark.png")], "label": "ring"})
+    made = composite_items(tmp_path / "out", rows, per_class=3, size=64, seed=1)
+    assert len(made) == 3 and set(made["label"]) == {"ring"}
+    assert all(Path(p).parent == tmp_path / "out" / "ring" for p in made["path"])
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in data.rglob("*")) == before
+    assert composite_items(tmp_path / "none", rows.iloc[1:], per_class=3, size=64).empty

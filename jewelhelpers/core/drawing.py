@@ -590,6 +590,54 @@ def backdrop(rng: np.random.Generator, s: int) -> np.ndarray:
     return np.asarray(img, float)
 
 
+SCENES = ("skin", "fabric", "wood", "marble", "clutter")  # what `scene` draws products onto
+
+
+def _smooth(rng: np.random.Generator, s: int, cells: int) -> np.ndarray:
+    """Smooth noise in [0, 1]: a `cells` x `cells` random grid resized bicubically to s x s."""
+    grid = Image.fromarray(rng.uniform(0, 255, (cells, cells)).astype(np.uint8))
+    return np.asarray(grid.resize((s, s), Image.BICUBIC), float) / 255
+
+
+def scene(rng: np.random.Generator, s: int, kind: str | None = None) -> np.ndarray:
+    """An s x s float RGB scene for compositing a cut-out product: skin (a finger, wrist or neck across a backdrop),
+    fabric (a coloured weave with folds), wood (grain), marble (veins) or clutter (objects on a table)."""
+    kind = kind or SCENES[rng.integers(len(SCENES))]
+    yy, xx = np.mgrid[0:s, 0:s] / s
+    a = rng.uniform(0, math.pi)
+    u, v = xx * math.cos(a) + yy * math.sin(a), -xx * math.sin(a) + yy * math.cos(a)
+    if kind == "skin":
+        im = Image.fromarray(np.clip(backdrop(rng, s), 0, 255).astype(np.uint8))
+        skin = _jitter(SKINS[rng.integers(len(SKINS))], rng, 10)
+        ends = [(s * rng.uniform(0.2, 0.8), -0.2 * s), (s * rng.uniform(0.2, 0.8), 1.2 * s)]
+        _limb(ImageDraw.Draw(im), *(ends if rng.random() < 0.5 else [e[::-1] for e in ends]),
+              s * rng.uniform(0.35, 0.7), skin)
+        return np.asarray(im, float)
+    if kind == "fabric":
+        freq = rng.uniform(40, 90)
+        weave = np.sin(u * freq * 2 * math.pi) * np.sin(v * freq * 2 * math.pi)
+        folds = 0.75 + 0.35 * np.sin(u * rng.uniform(2, 6) * 2 * math.pi + 3 * _smooth(rng, s, 3))
+        img = rng.uniform(30, 230, 3) * folds[..., None] + (8 * weave)[..., None]
+    elif kind == "wood":
+        grain = np.sin((v * rng.uniform(15, 40) + 4 * _smooth(rng, s, 4)) * 2 * math.pi)
+        base = np.array(_jitter((150, 100, 60), rng, 35), float)
+        img = base * (0.8 + 0.12 * grain + 0.1 * _smooth(rng, s, 24))[..., None]
+    elif kind == "marble":
+        veins = np.abs(np.sin((u * rng.uniform(3, 8) + 5 * _smooth(rng, s, 5)) * math.pi)) ** 0.25
+        base = np.array(_jitter((232, 230, 226), rng, 14), float)
+        img = base * (0.55 + 0.45 * veins)[..., None]
+    else:  # clutter: a table with objects (boxes, cups, papers) of random colours
+        im = Image.fromarray(np.clip(backdrop(rng, s), 0, 255).astype(np.uint8))
+        d = ImageDraw.Draw(im)
+        for _ in range(int(rng.integers(4, 9))):
+            x, y, w, h = rng.uniform(-0.1, 1, 2).tolist() + rng.uniform(0.1, 0.45, 2).tolist()
+            box = (x * s, y * s, (x + w) * s, (y + h) * s)
+            colour = tuple(int(c) for c in rng.integers(20, 250, 3))
+            (d.ellipse if rng.random() < 0.5 else d.rectangle)(box, fill=colour)
+        img = np.asarray(im.filter(ImageFilter.GaussianBlur(s / 200)), float)
+    return np.clip(img + rng.normal(0, 3, (s, s, 1)), 0, 255)
+
+
 def draw_item(label: str, rng: np.random.Generator, size: int = 128,
               design: np.random.Generator | None = None) -> Image.Image:
     """One size x size RGB product photo of a `label` (one of CLASSES, or of NEAR_MISSES), choices drawn from `rng`.

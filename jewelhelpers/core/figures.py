@@ -151,7 +151,23 @@ def plot_robustness(report: dict) -> Figure:
     swap = report["background_swap"]
     if swap["n"]:
         bx.bar(["on white", "swapped"], [swap["original"], swap["swapped"]], color=["#999999", "#4c72b0"])
-    bx.set(ylim=(0, 1.02), title=f"Background swap ({swap['n']} on white)")
+    bx.set(ylim=(0, 1.02), title=f"Background swap\n({swap['n']} on white)")
+    return fig
+
+
+def plot_holdout_sources(table: pd.DataFrame) -> Figure:
+    """Leave-one-source-out accuracy per held-out source (fine-tuned and frozen probe), the mean marked."""
+    fig = new_figure((max(4.5, 1.1 * len(table) + 2), 3.4))
+    ax = fig.subplots()
+    xs = np.arange(len(table))
+    ax.bar(xs - 0.2, table["accuracy"], 0.4, label="fine-tuned", color="#4c72b0")
+    ax.bar(xs + 0.2, table["probe_accuracy"], 0.4, label="frozen probe", color="#999999")
+    ax.axhline(table["accuracy"].mean(), color="#4c72b0", ls="--", lw=1,
+               label=f"mean {table['accuracy'].mean():.3f}")
+    ax.set_xticks(xs, [f"{s}\n(n={n})" for s, n in zip(table["source"], table["n"])], fontsize=8)
+    ax.set(ylim=(0, 1.02), ylabel="accuracy on the held-out source",
+           title="Leave one source out: trained on the others")
+    ax.legend(fontsize=8)
     return fig
 
 

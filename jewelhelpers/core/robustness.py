@@ -56,6 +56,16 @@ def object_mask(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB")).min(axis=-1) <= WHITE
 
 
+def cut_out(im: Image.Image) -> Image.Image:
+    """The product of a photo on white as RGBA, cropped to its bounding box, alpha 0 on the background."""
+    rgba = im.convert("RGBA")
+    rgba.putalpha(Image.fromarray(object_mask(im).astype(np.uint8) * 255))
+    box = rgba.getchannel("A").getbbox()
+    if box is None:
+        raise JewelError("nothing but white: no product to cut out")
+    return rgba.crop(box)
+
+
 def on_white(im: Image.Image, border: int = 4) -> bool:
     """True when the image's border is (nearly all) white: a product shot a cut-out can be made of."""
     a = np.asarray(im.convert("RGB"))

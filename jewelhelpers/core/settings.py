@@ -60,6 +60,7 @@ class Profile:
     lr: float | None = None  # lpft fine-tuning rate (None: lr_find)
     synth_mix: int = 0  # lpft: drawn images per class added to the training photos
     soup: int = 1  # lpft: fine-tunings from the same probe whose weights are averaged
+    composites: int = 0  # lpft: per class, training products on white pasted on drawn scenes (core.composite)
 
     def to_dict(self) -> dict:
         return asdict(self)

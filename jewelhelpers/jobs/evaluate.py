@@ -1,9 +1,9 @@
 """`jewel evaluate`: metrics, calibration, plots and a report for a run, on its test split or other photos.
 
 DATA equal to the run's training data means "the run's test split" (manifest rows with split == test);
-any other ImageFolder or CSV is evaluated whole (another shop's photos). Metrics cover the classes present
-in DATA; classes the model does not know are reported and left out; a prediction of a class DATA lacks is
-still an error. The temperature is fitted on the run's validation split and stored in meta.json.
+any other ImageFolder or CSV is evaluated whole (another shop's photos), except a run's further training
+source (all of it was trained on). Metrics cover the classes present in DATA; classes the model does not know
+are reported and left out; a prediction of a class DATA lacks is still an error. The temperature is fitted on the run's validation split and stored in meta.json.
 
 Taught in: 03_evaluation.ipynb.
 """
@@ -41,6 +41,10 @@ def evaluation_items(run_dir: str | Path, data: str | Path, meta: dict) -> tuple
         if test.empty:
             raise JewelError(f"the run's manifest has no test rows: evaluate on other photos (jewel evaluate {run_dir} OTHER_DATA)")
         return test[["path", "label"]], TEST_SPLIT
+    trained_on = [Path(p) for p in list(meta.get("sources", {}).values())[1:]]  # training rows only, every one
+    if data.resolve() in trained_on:
+        raise JewelError(f"{data} is a training source of this run (all of it was trained on): evaluate on the run's "
+                         f"first DATA (its test split), or read {run_dir}/holdout_sources.csv")
     return read_items(data), ALL_OF_DATA
 
 

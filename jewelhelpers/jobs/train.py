@@ -1,15 +1,18 @@
-"""`jewel train`: split DATA, fine-tune a pretrained backbone with a recipe, and write a RUN_DIR.
+"""`jewel train`: split DATA (one source or several), fine-tune a pretrained backbone with a recipe, write a RUN_DIR.
 
 The recipes live in `recipes` (LP-FT by default, fastbook's with `--recipe classic`); this job wires them to the
 RUN_DIR contract: `split.csv`, the best checkpoint on disk throughout (Ctrl-C loses nothing), `history.csv` and
 curves, `metrics.json` for the test split through the same path as `jewel evaluate` (`core.scoring`), and the
-frozen-feature probe beside the fine-tuned model (`baseline.csv`).
+frozen-feature probe beside the fine-tuned model (`baseline.csv`). With several DATA (`core.sources`: the first is
+split, the others train only, each source weighed equally), `holdout_sources` adds the leave-one-source-out report:
+one more training of this same job per source, on the others, scored on it.
 
 Taught in: 02_transfer_learning_resnet50.ipynb.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,12 +22,13 @@ import torch
 from ..core import runs
 from ..core.backbones import Backbone, build_model, resolve_arch
 from ..core.errors import JewelError
-from ..core.figures import plot_history
-from ..core.images import read_items
-from ..core.manifest import MANIFEST, make_split, write_manifest
+from ..core.figures import plot_history, plot_holdout_sources
+from ..core.images import check_outside_data, read_items
+from ..core.manifest import MANIFEST, write_manifest
 from ..core.metrics import match_classes
 from ..core.scoring import ALL_OF_DATA, TEST_SPLIT, score_items
 from ..core.settings import MONITORS, TEST, VALID, Profile, external_dirs, profile_for
+from ..core.sources import SOURCE, balance_sources, check_sources, source_names, sources_split
 from ..core.unknown import fit_unknown, unknown_report
 from ..recipes.baseline import probe_beside, probe_table
 from ..recipes.classic import fit_recipe
@@ -33,18 +37,29 @@ from ..recipes.fitting import KeepBest, RecipeResult, make_learner, seed_everyth
 from ..recipes.lpft import FrozenPass, fit_lpft_recipe
 
 
+HOLDOUT = "holdout"  # RUN_DIR/holdout/<source>: the run without that source
+HOLDOUT_REPORT = "holdout_sources"  # RUN_DIR/holdout_sources.csv, .json, .png
+
+
 def _loud(message: str) -> None:
     bar = "!" * 78
     print(f"{bar}\n!! {message}\n{bar}", flush=True)
 
 
-def train(data: str | Path, out: str | Path, arch: str | None = None, profile: str | None = None,
-          size: int | None = None, epochs_head: int | None = None, epochs: int | None = None, seed: int = 0,
-          weights: str | Path | None = None, pretrained: bool | None = None, force: bool = False,
+def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | None = None,
+          profile: str | None = None, size: int | None = None, epochs_head: int | None = None,
+          epochs: int | None = None, seed: int = 0, weights: str | Path | None = None,
+          pretrained: bool | None = None, force: bool = False,
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
-          soup: int | None = None) -> dict:
+          soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
+          classes: Sequence[str] | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
+
+    DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
+    training rows of the first's classes, or of `classes` when given; each source weighs equally). With
+    `holdout_sources`, a model per source is trained the same way on the others and scored on it (RUN_DIR/holdout/,
+    `holdout_sources.csv`, `.json` and `.png`).
 
     `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
     model, a frozen-feature probe is scored on the test split and on every folder of `external` (default
@@ -55,13 +70,23 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
-                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup)
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites)
+    if prof.composites and prof.recipe != "lpft":
+        raise JewelError("--composites goes with the lpft recipe (the default): leave out --recipe classic")
+    datas = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+    if not datas:
+        raise JewelError("give at least one DATA folder or CSV to train on")
+    if holdout_sources and len(datas) < 2:
+        raise JewelError("--holdout-sources needs two DATA or more: give the other sources after the first")
     externals = [Path(e) for e in external] if external is not None else external_dirs()
-    for folder in [data, *externals]:  # a wrong path is said now, not after training
+    for folder in externals:  # a wrong path is said now, not after training
         read_items(folder)
-    run_dir = runs.prepare_run_dir(out, force, data=data)
-    manifest = _write_split(data, run_dir, prof, seed)
-    classes = sorted(manifest["label"].unique())
+    check_sources(datas, classes)
+    for folder in datas[1:]:
+        check_outside_data(out, folder)
+    run_dir = runs.prepare_run_dir(out, force, data=datas[0])
+    manifest = _write_split(datas, run_dir, prof, seed, classes)
+    classes = list(classes) if classes else sorted(manifest["label"].unique())
     arch_name, reason = resolve_arch(prof.arch, weights, prof.pretrained)
     print(f"arch: {reason}", flush=True)
     seed_everything(seed)
@@ -72,8 +97,9 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
             "arch": arch_name, "recipe": prof.recipe, "head": head, "pretrained": prof.pretrained,
             "weights_source": backbone.source, "arch_reason": reason, "profile": prof.name,
             "profile_settings": prof.to_dict(), "seed": seed,
-            "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(Path(data).resolve()),
-            "manifest": MANIFEST, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(datas[0].resolve()),
+            "sources": dict(zip(source_names(datas), (str(d.resolve()) for d in datas))), "manifest": MANIFEST,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "lrs": None, "monitor": monitor, "best": None, "complete": False}
 
     def save_best(where: dict) -> None:
@@ -88,7 +114,8 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
                                      frozen=frozen)
         else:
             seed_everything(seed)  # the order images are shuffled in, and the new head's initialisation
-            learn = make_learner(profile_dls(manifest, backbone, prof), backbone, path=run_dir)
+            dls = profile_dls(_sources_balanced(manifest, seed), backbone, prof)
+            learn = make_learner(dls, backbone, path=run_dir)
             result = fit_recipe(learn, prof.epochs_head, prof.epochs, monitor, patience, plots=run_dir,
                                 on_best=save_best)
     except KeyboardInterrupt:
@@ -96,16 +123,63 @@ def train(data: str | Path, out: str | Path, arch: str | None = None, profile: s
         print(f"interrupted: {'the best checkpoint so far is' if saved else 'no epoch finished, nothing'} "
               f"saved in {run_dir}", flush=True)
         raise
-    return _finish(backbone, manifest, result, meta, prof, run_dir, started, externals, weights, frozen)
+    summary = _finish(backbone, manifest, result, meta, prof, run_dir, started, externals, weights, frozen)
+    if holdout_sources:
+        options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
+                       weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites)
+        summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
+    return summary
 
 
-def _write_split(data: str | Path, run_dir: Path, prof: Profile, seed: int) -> pd.DataFrame:
-    manifest = make_split(data, valid=VALID, test=TEST, seed=seed, max_per_class=prof.max_per_class)
-    write_manifest(manifest, run_dir / MANIFEST, data)
+def _write_split(datas: list[Path], run_dir: Path, prof: Profile, seed: int,
+                 classes: Sequence[str] | None) -> pd.DataFrame:
+    manifest = sources_split(datas, valid=VALID, test=TEST, seed=seed, max_per_class=prof.max_per_class,
+                             classes=classes)
+    write_manifest(manifest, run_dir / MANIFEST, datas[0])
     counts = manifest["split"].value_counts()
-    print(f"data: {len(manifest)} images, {manifest['label'].nunique()} classes; "
+    per_source = (f" from {len(datas)} sources (" + ", ".join(f"{k} {v}" for k, v in
+                                                           manifest[SOURCE].value_counts(sort=False).items()) + ")"
+                  if len(datas) > 1 else "")
+    print(f"data: {len(manifest)} images{per_source}, {manifest['label'].nunique()} classes; "
           + ", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "valid", "test")), flush=True)
     return manifest
+
+
+def _sources_balanced(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The manifest with its train rows repeated so that each source gives as many (`core.sources.balance_sources`)."""
+    train, rest = manifest[manifest["split"] == "train"], manifest[manifest["split"] != "train"]
+    return pd.concat([train.iloc[balance_sources(train, seed)], rest], ignore_index=True)
+
+
+def _holdout_sources(datas: list[Path], run_dir: Path, classes: list[str], options: dict) -> dict:
+    """Leave-one-source-out: per source, this job on the other sources (RUN_DIR/holdout/<name>), scored on all of it.
+
+    Writes `holdout_sources.csv` (one row per source), `holdout_sources.json` (the rows and their mean) and
+    `holdout_sources.png`; returns the JSON's content.
+    """
+    names = source_names(datas)
+    rows = []
+    for i, (held, name) in enumerate(zip(datas, names)):
+        rest = [d for d in datas if d != held]
+        print(f"leave-one-source-out {i + 1}/{len(datas)}: trained on {', '.join(n for n in names if n != name)}, "
+              f"scored on {name}", flush=True)
+        sub = train(rest, run_dir / HOLDOUT / name, external=[held], classes=classes, **options)
+        scored = pd.read_csv(Path(sub["run_dir"]) / runs.BASELINE, index_col="set").loc[held.name]
+        rows.append({"source": name, "n": int(scored["n"]), "accuracy": float(scored["fine_tuned_accuracy"]),
+                     "macro_f1": float(scored["fine_tuned_macro_f1"]),
+                     "probe_accuracy": float(scored["probe_accuracy"]),
+                     "trained_on": "+".join(n for n in names if n != name), "run_dir": f"{HOLDOUT}/{name}"})
+    table = pd.DataFrame(rows)
+    table.to_csv(run_dir / f"{HOLDOUT_REPORT}.csv", index=False)
+    report = {"mean_accuracy": float(table["accuracy"].mean()),
+              "mean_probe_accuracy": float(table["probe_accuracy"].mean()), "sources": rows}
+    runs.write_json(run_dir / f"{HOLDOUT_REPORT}.json", report)
+    plot_holdout_sources(table).savefig(run_dir / f"{HOLDOUT_REPORT}.png", dpi=100)
+    print(f"leave-one-source-out mean accuracy {report['mean_accuracy']:.3f} (frozen probe "
+          f"{report['mean_probe_accuracy']:.3f}): " + ", ".join(f"{r['source']} {r['accuracy']:.3f}" for r in rows),
+          flush=True)
+    return report
 
 
 def _export_pkl(backbone: Backbone, manifest: pd.DataFrame, prof: Profile, run_dir: Path) -> None:
@@ -178,6 +252,8 @@ def summary_line(summary: dict) -> str:
     """One line for the end of `jewel train`: backbone, test accuracy and macro F1, time, run folder."""
     weights = "ImageNet-pretrained" if summary["pretrained"] else "RANDOM INIT (not pretrained)"
     minutes, seconds = divmod(int(round(summary["seconds"])), 60)
+    holdout = (f", leave-one-source-out mean accuracy {summary['holdout_mean']:.3f}"
+               if "holdout_mean" in summary else "")
     return (f"{summary['arch']} {weights}, profile {summary['profile']}: test accuracy {summary['accuracy']:.3f}, "
-            f"macro F1 {summary['macro_f1']:.3f} on {summary['n_test']} images in {minutes}m{seconds:02d}s "
+            f"macro F1 {summary['macro_f1']:.3f} on {summary['n_test']} images{holdout} in {minutes}m{seconds:02d}s "
             f"-> {summary['run_dir']}")

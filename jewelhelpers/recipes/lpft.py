@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..core.backbones import Backbone
+from ..core.composite import composite_items
 from ..core.drawing import synth_items
 from ..core.errors import JewelError
 from ..core.forward import PooledBody, RunLogits, in_batches, logits_and_pooled, passed_on, run_logits
@@ -43,6 +44,7 @@ from ..core.onnx import onnx_engine
 from ..core.probe import LinearProbe, fit_probe
 from ..core.runs import PLOTS
 from ..core.settings import Profile
+from ..core.sources import SOURCE, balance_sources
 from .fitting import KeepBest, RecipeResult, find_lr, fit_phase, make_metrics, show_progress, snapshot, timed
 
 __all__ = ["PROBE_C", "FrozenPass", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "fit_lpft_recipe",
@@ -255,7 +257,11 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
 def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof: Profile, keep: KeepBest,
                     plots: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print,
                     frozen: FrozenPass | None = None) -> RecipeResult:
-    """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class.
+    """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class, and `prof.composites`
+    per class of the train rows' products on white pasted on drawn scenes (`core.composite`).
+
+    With a `source` column, each source's rows are repeated to weigh equally (`core.sources.balance_sources`);
+    each image still goes through the frozen layers once.
 
     The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images live in a
     temporary folder, gone once their feature maps are computed. `frozen` (made here if not given) keeps the
@@ -271,9 +277,16 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
         if len(drawn):
             log(f"drawn images mixed into training: {len(drawn)} ({prof.synth_mix} per class shared with the drawer)")
         drawn_maps = frozen.run("drawn", drawn[columns])
-    photos = frozen.run("train", manifest.loc[manifest["split"] == "train", columns])
+        train_rows = manifest.loc[manifest["split"] == "train", [c for c in (*columns, SOURCE) if c in manifest]]
+        pasted = composite_items(Path(tmp) / "composites", train_rows, prof.composites, prof.presize, seed=seed + 2)
+        if len(pasted):
+            log(f"composites mixed into training: {len(pasted)} (products on white pasted on drawn scenes)")
+        composites = frozen.run("composites", pasted)
+    photos = frozen.run("train", train_rows)
     valid = frozen.run("valid", manifest.loc[manifest["split"] == "valid", columns])
-    parts = [photos] + ([drawn_maps] if len(drawn_maps.y) else [])
+    balanced = balance_sources(photos.items, seed)
+    parts = [replace(photos, logits=photos.logits[balanced], y=photos.y[balanced])]
+    parts += [maps for maps in (drawn_maps, composites) if len(maps.y)]
     train_maps = tuple(torch.cat(t) for t in zip(*map(_labelled, parts)))
     timings["frozen_pass"] = round(time.perf_counter() - start, 2)
     find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
@@ -281,5 +294,5 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
                            _labelled(valid), prof.epochs, prof.bs, prof.lr, find, keep, prof.soup, plots or ".",
                            True, log)
     lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
-           "drawn_images": len(drawn), "soup": prof.soup}
+           "drawn_images": len(drawn), "composites": len(pasted), "soup": prof.soup}
     return RecipeResult(lrs, history, keep.where, timings)

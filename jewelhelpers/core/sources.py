@@ -1,0 +1,97 @@
+"""Training on several sources (a shop's catalogue plus other photos): one manifest, each source weighed equally.
+
+The first DATA is the shop's own: split train / valid / test as `jewel train DATA` always did. Every further
+source is training rows only (its images are never in valid or test), keeps only the first DATA's classes, and is
+named by its folder (or CSV) name in the manifest's `source` column. Per-source balancing repeats each source's
+training rows up to the largest source's count (whole copies, then a seeded share for the remainder), so each
+source gives as many rows to the probe and to every epoch; the recipes' class balancing applies on top of that.
+
+Taught in: 02_transfer_learning_resnet50.ipynb (what `jewel train` does; several sources: README).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import JewelError
+from .images import read_items
+from .manifest import make_split
+from .metrics import match_classes
+
+SOURCE = "source"  # the manifest's column naming each row's source
+
+
+def source_name(data: str | Path) -> str:
+    """A source's name: its folder name, or its CSV's name without `.csv`."""
+    data = Path(data).expanduser()
+    return data.stem if data.suffix.lower() == ".csv" else data.name
+
+
+def source_names(datas: Sequence[str | Path]) -> list[str]:
+    """The names of `datas`, refused (JewelError) when two sources share one."""
+    names = [source_name(d) for d in datas]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise JewelError(f"two sources are named {', '.join(twice)}: give each DATA a folder or CSV of its own name")
+    return names
+
+
+def known_classes(items: pd.DataFrame, classes: Sequence[str], name: str) -> None:
+    """JewelError when source `name`'s items (path, label) hold none of `classes`."""
+    if not set(items["label"]) & set(classes):
+        raise JewelError(f"source {name}: none of its classes ({', '.join(sorted(set(items['label'])))}) is one "
+                         f"of the first DATA's ({', '.join(classes)}): train on it with DATA of its classes, "
+                         "or leave it out")
+
+
+def check_sources(datas: Sequence[str | Path], classes: Sequence[str] | None = None) -> None:
+    """Before anything is written: distinct names, and each further source holds a class of the first (or `classes`)."""
+    names = source_names(datas)
+    items = [read_items(d) for d in datas]
+    classes = sorted(classes or set(items[0]["label"]))
+    for name, rows in zip(names[1:], items[1:]):
+        known_classes(rows, classes, name)
+
+
+def sources_split(datas: Sequence[str | Path], valid: float, test: float, seed: int = 0,
+                  max_per_class: int | None = None, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """The split manifest of several sources (path, label, split, group, source).
+
+    `datas[0]` is split as `make_split` does; the others are training rows only, limited to `classes` (default
+    the first DATA's). A source with none of them is refused (JewelError); rows of other classes are left out, said.
+    """
+    names = source_names(datas)
+    parts = []
+    for i, (data, name) in enumerate(zip(datas, names)):
+        part = make_split(data, valid=valid if i == 0 else 0, test=test if i == 0 else 0, seed=seed,
+                          max_per_class=max_per_class)
+        if classes is None:
+            classes = sorted(part["label"].unique())
+        if i or set(part["label"]) - set(classes):
+            known_classes(part, classes, name)
+            part = match_classes(part, list(classes))[0]
+        offset = 1 + max((int(p["group"].max()) for p in parts), default=-1)
+        parts.append(part.assign(group=part["group"] + offset, **{SOURCE: name}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def balance_sources(rows: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    """Positions into `rows` with each source's rows repeated up to the largest source's count.
+
+    Every source gets `reps` whole copies of its rows and a seeded sample of the remainder; with one source (or no
+    `source` column) the positions are `0..n-1` unchanged.
+    """
+    if SOURCE not in rows or rows[SOURCE].nunique() < 2:
+        return np.arange(len(rows))
+    rng = np.random.default_rng(seed)
+    groups = rows.reset_index(drop=True).groupby(SOURCE).indices
+    target = max(len(pos) for pos in groups.values())
+    picked = []
+    for name in sorted(groups):
+        pos = groups[name]
+        reps, extra = divmod(target, len(pos))
+        picked += [np.tile(pos, reps), rng.choice(pos, extra, replace=False)]
+    return np.sort(np.concatenate(picked))
