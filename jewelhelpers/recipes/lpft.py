@@ -24,6 +24,7 @@ import copy
 import time
 from dataclasses import replace
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -256,8 +257,9 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
                     frozen: FrozenPass | None = None) -> RecipeResult:
     """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class.
 
-    The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images live in a
-    temporary folder, gone once their feature maps are computed. `frozen` (made here if not given) keeps the
+    The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images are drawn in a
+    thread while the photos go through the frozen layers, into a temporary folder, gone once their feature maps
+    are computed. `frozen` (made here if not given) keeps the
     maps of the sets `train`, `drawn` and `valid` for the caller to reuse.
     """
     _check_linear_head(backbone)
@@ -265,13 +267,15 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
     columns = ["path", "label"]
     frozen = frozen or FrozenPass(backbone, meta)
     start = time.perf_counter()
-    with TemporaryDirectory(prefix="jewel-drawn-") as tmp:
-        drawn = synth_items(tmp, meta["classes"], prof.synth_mix, prof.presize, seed=seed + 1)
+    with TemporaryDirectory(prefix="jewel-drawn-") as tmp, ThreadPoolExecutor(max_workers=1) as drawer:
+        # drawing (one core) runs while the photos go through the frozen layers; the same seed, the same images
+        drawing = drawer.submit(synth_items, tmp, meta["classes"], prof.synth_mix, prof.presize, seed=seed + 1)
+        photos = frozen.run("train", manifest.loc[manifest["split"] == "train", columns])
+        valid = frozen.run("valid", manifest.loc[manifest["split"] == "valid", columns])
+        drawn = drawing.result()
         if len(drawn):
             log(f"drawn images mixed into training: {len(drawn)} ({prof.synth_mix} per class shared with the drawer)")
         drawn_maps = frozen.run("drawn", drawn[columns])
-    photos = frozen.run("train", manifest.loc[manifest["split"] == "train", columns])
-    valid = frozen.run("valid", manifest.loc[manifest["split"] == "valid", columns])
     parts = [photos] + ([drawn_maps] if len(drawn_maps.y) else [])
     train_maps = tuple(torch.cat(t) for t in zip(*map(_labelled, parts)))
     timings["frozen_pass"] = round(time.perf_counter() - start, 2)
