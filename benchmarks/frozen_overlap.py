@@ -70,8 +70,10 @@ def main() -> None:
         photos = frozen.run("photos", items, progress=False)
         drawn_maps = frozen.run("drawn", drawing.result(), progress=False)
     overlapped_s = time.perf_counter() - start
-    same = max(float((photos.logits - photos_serial).abs().max()), float((drawn_maps.logits - drawn_serial).abs().max()))
-    print(f"overlapped: {overlapped_s:.1f}s ({serial_s / overlapped_s:.2f}x); largest difference in the maps {same:.1e}")
+    same = max(float((photos.logits - photos_serial).abs().max()),
+               float((drawn_maps.logits - drawn_serial).abs().max()))
+    print(f"overlapped: {overlapped_s:.1f}s ({serial_s / overlapped_s:.2f}x); "
+          f"largest difference in the maps {same:.1e}")
 
 
 if __name__ == "__main__":
