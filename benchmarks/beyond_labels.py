@@ -1,6 +1,7 @@
 """Issue 12: unknown photos, similar products and suspicious labels, measured on a trained run.
 
-    flock /work/helpers/heavy.lock .venv/bin/python benchmarks/beyond_labels.py RUN_DIR [--part unknown|retrieval|review|speed]
+    flock /work/helpers/heavy.lock .venv/bin/python benchmarks/beyond_labels.py RUN_DIR [--with-run RUN_DIR]
+        [--part unknown|retrieval|rotations|review|speed]
 
 - unknown: in-distribution = the run's test split (and other shops' jewelry photos); unknown = far-from-jewelry
   photos (scikit-image's `skimage.data` pictures, each whole and its four quarters, written to the cache folder)
@@ -8,7 +9,11 @@
   fine-tuned body's L2-normalised pooled features, and kNN on the frozen ImageNet body's. Threshold: 95% of the
   valid split kept. Also the test accuracy of all photos and of the accepted ones.
 - retrieval: Recall@1/5 and MAP@R of a design's other views (`jewel synth --views 4`) and of the real photos'
-  near-duplicate groups (`core.findings` dhash groups), fine-tuned body vs frozen ImageNet body.
+  near-duplicate groups (`core.findings` dhash groups, searched among all the real photos, the query left out),
+  for each run given and the frozen ImageNet body, for candidate embeddings of the last feature map (mean, GeM,
+  max, foreground-only pooling, earlier stages' means concatenated), each also PCA-whitened (sklearn, fitted on
+  the run's train split). LP-FT never tunes the prefix, so one pass of it (onnxruntime) serves every body.
+- rotations: drawn designs, GeM of one view vs the mean over the view turned 0/90/180/270 degrees.
 - review: 5% of the labels flipped at random (in memory; the photos are only read), `core.review` on them;
   precision and recall of the flipped files among those flagged; on the real photos and on a drawn set.
 - speed: query time of `jewel similar`'s faiss search against 100,000 random unit vectors.
@@ -23,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from jewelhelpers.core.backbones import build_model
 from jewelhelpers.core.drawing import make_synth
-from jewelhelpers.core.forward import batch_logits
+from jewelhelpers.core.forward import batch_logits, gem_pool, mean_pool
 from jewelhelpers.core.images import read_items
 from jewelhelpers.core.manifest import manifest_split
 from jewelhelpers.core.runs import load_model
@@ -141,21 +148,23 @@ def part_unknown(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cac
 
 
 def retrieval_scores(features: np.ndarray, groups: np.ndarray, gallery: np.ndarray | None = None,
-                     gallery_groups: np.ndarray | None = None) -> dict:
+                     gallery_groups: np.ndarray | None = None, query_rows: np.ndarray | None = None) -> dict:
     """Recall@1/5 (a photo of the same group among the k nearest other photos) and MAP@R over every photo whose
-    group has another member; the search runs over `gallery` (default: the photos themselves), itself left out."""
+    group has another member; the search runs over `gallery` (default: the photos themselves), each query's own
+    row (`query_rows`: its row in the gallery; all rows by default) left out."""
     import faiss
-    gallery = features if gallery is None else gallery
-    gallery_groups = groups if gallery_groups is None else gallery_groups
+    if gallery is None:
+        gallery, gallery_groups, query_rows = features, groups, np.arange(len(features))
+    own = np.full(len(features), -1) if query_rows is None else np.asarray(query_rows)
     index = faiss.IndexFlatIP(gallery.shape[1])
     index.add(normalise(gallery))
     counts = pd.Series(gallery_groups).value_counts()
     r_max = int(counts.max())
     _, rows = index.search(normalise(features), r_max + 1)
     recall1, recall5, maps = [], [], []
-    for q, (g, hits) in enumerate(zip(groups, rows)):
-        hits = [h for h in hits if not (gallery is features and h == q)][:r_max]
-        r = int(counts.get(g, 0)) - (1 if gallery is features else 0)
+    for g, hits, me in zip(groups, rows, own):
+        hits = [h for h in hits if h != me][:r_max]
+        r = int(counts.get(g, 0)) - (me >= 0)
         if r < 1:
             continue
         same = np.array([gallery_groups[h] == g for h in hits])
@@ -167,26 +176,140 @@ def retrieval_scores(features: np.ndarray, groups: np.ndarray, gallery: np.ndarr
             "map@r": float(np.mean(maps))}
 
 
-def part_retrieval(run_dir: Path, meta: dict, tuned: Outputs, frozen: Outputs, cache: Path) -> pd.DataFrame:
+def prefix_maps(frozen_pass, cache: Path, name: str, items: pd.DataFrame) -> torch.Tensor:
+    """The frozen prefix's maps (LP-FT never tunes it: every body here shares it) of `items`, cached as .npy."""
+    f = cache / f"prefix-{frozen_pass.meta['arch']}-{frozen_pass.meta['size']}-{name}.npy"
+    if f.is_file():
+        maps = np.load(f)
+        if len(maps) == len(items):
+            return torch.from_numpy(maps)
+    t = time.perf_counter()
+    out = frozen_pass.run(name, items, progress=False)
+    if out.unreadable:
+        raise SystemExit(f"unreadable files in {name}: {out.unreadable[:3]}")
+    np.save(f, out.logits.numpy())
+    print(f"  [prefix] {name}: {len(items)} images in {time.perf_counter() - t:.0f}s", flush=True)
+    return out.logits
+
+
+@torch.no_grad()
+def pooled_variants(tail: nn.Module, head: nn.Module | None, maps: torch.Tensor, batch: int = 128) -> dict:
+    """Every candidate embedding of the images whose prefix maps are `maps`, by a body's last stage `tail`
+    (`head`: the run's linear head, for class-activation weights; None for the frozen body)."""
+    import torch.nn.functional as F
+    parts: dict[str, list] = {}
+    linear = None if head is None else [m for m in head.modules() if isinstance(m, nn.Linear)][-1]
+    for i in range(0, len(maps), batch):
+        p = maps[i:i + batch]
+        stage = tail[0](p)
+        m = tail[1:](stage)
+        avg = mean_pool(m)
+        act = m.sum(1)  # activation mass per position (CroW's spatial weight)
+        fg = (act > act.mean((1, 2), keepdim=True)).float()[:, None]
+        row = {"mean": avg, "GeM p=3 (shipped)": gem_pool(m), "max": F.adaptive_max_pool2d(m, 1).flatten(1),
+               "fg (activation > mean)": (m * fg).sum((2, 3)) / fg.sum((2, 3)),
+               "mean + last block's mean": torch.cat([_unit(avg), _unit(mean_pool(stage))], 1),
+               "mean + prefix's mean": torch.cat([_unit(avg), _unit(mean_pool(p))], 1)}
+        if linear is not None:
+            cam = torch.einsum("bchw,bc->bhw", m, linear.weight[linear(avg).argmax(1)])
+            soft = cam.clamp(min=0)[:, None]
+            hard = (cam > cam.mean((1, 2), keepdim=True)).float()[:, None]
+            row |= {"cam-weighted": (m * soft).sum((2, 3)) / soft.sum((2, 3)).clamp(min=1e-6),
+                    "fg (cam > mean)": (m * hard).sum((2, 3)) / hard.sum((2, 3)),
+                    "GeM fg (cam > mean)": gem_pool(m * hard)}
+        for k, v in row.items():
+            parts.setdefault(k, []).append(v.float())
+    return {k: normalise(torch.cat(v)) for k, v in parts.items()}
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def whitened(train: np.ndarray, *sets: np.ndarray, dims: int = 256) -> list[np.ndarray]:
+    """PCA-whitening (sklearn) fitted on the training photos' embeddings, applied to `sets`, L2-normalised again."""
+    from sklearn.decomposition import PCA
+    pca = PCA(n_components=min(dims, len(train) - 1, train.shape[1]), whiten=True, random_state=0).fit(train)
+    return [normalise(pca.transform(s)) for s in sets]
+
+
+def part_retrieval(run_dirs: list[Path], cache: Path) -> pd.DataFrame:
+    """Recall@1/5, MAP@R of every candidate embedding, frozen and fine-tuned bodies, with and without whitening."""
     from jewelhelpers.core.findings import audit
-    named = named_sets(run_dir, meta, cache)
-    views = designs(cache / "views")
-    real = sum((named[s] for s in ("train", "valid", "test")), [])
-    found = audit(meta["data"], progress=False).duplicate_groups
-    found = found[found["path"].isin(set(real))]
+    from jewelhelpers.recipes.lpft import FrozenPass, cut_last_stage
+    runs = {Path(r).name: load_model(r) for r in run_dirs}
+    meta0 = next(iter(runs.values()))[1]
+    for name, (_, meta) in runs.items():
+        if (meta["arch"], meta["size"], meta["presize"], meta["mean"], meta["std"]) != \
+                (meta0["arch"], meta0["size"], meta0["presize"], meta0["mean"], meta0["std"]):
+            raise SystemExit(f"{name} is not preprocessed like the first run: one prefix pass cannot serve both")
+    fp = FrozenPass(build_model(meta0["arch"], len(meta0["classes"]), pretrained=True, head="linear"), meta0)
+    views_dir = make_synth(cache / "views", per_class=VIEW_DESIGNS, size=160, seed=0, views=VIEWS, progress=False)
+    views = designs(views_dir).assign(path=lambda d: [str(views_dir / p) for p in d["path"]])
+    real = read_items(ROOT.parent / "shared" / "datasets" / "jewelry_photos")
+    found = audit(ROOT.parent / "shared" / "datasets" / "jewelry_photos", progress=False).duplicate_groups
+    groups = np.array([f"solo{i}" for i in range(len(real))], dtype=object)
+    dup_rows = np.array([real["path"].tolist().index(p) for p in found["path"]])
+    groups[dup_rows] = found["group"].astype(str).to_numpy()
+    maps = {"views": prefix_maps(fp, cache, "views", views), "real": prefix_maps(fp, cache, "real", real)}
+    print(f"views: {len(views)} ({views['design'].nunique()} designs); real: {len(real)} photos, "
+          f"{found['group'].nunique()} near-duplicate groups ({len(found)} photos)")
+    real_row = {p: i for i, p in enumerate(real["path"])}
+    rows, frozen_emb = [], {}
+    for run_dir, (name, (model, meta)) in zip(run_dirs, runs.items()):
+        train = split_paths(Path(run_dir), meta, "train")
+        inside = [real_row.get(str(Path(p).resolve())) for p in train["path"]]
+        maps["train"] = maps["real"][inside] if None not in inside else prefix_maps(fp, cache, f"train-{name}", train)
+        cut = cut_last_stage(model[0])
+        if not frozen_emb:
+            frozen_emb = {k: pooled_variants(fp.frozen_tail, None, maps[k]) for k in ("views", "real")}
+        tuned_emb = {k: pooled_variants(model[0][cut:], model[1], maps[k]) for k in ("views", "real", "train")}
+        for body, emb in (("fine-tuned", tuned_emb),
+                          ("frozen ImageNet", frozen_emb | {"train": pooled_variants(fp.frozen_tail, None, maps["train"])})):
+            for k, e in emb.items():  # kept for a second look without another pass
+                np.savez(cache / f"emb-{name}-{body.split()[0]}-{k}.npz", **e)
+            for variant in emb["views"]:
+                v, r, t = emb["views"][variant], emb["real"][variant], emb["train"][variant]
+                for white in (False, True):
+                    vv, rr = whitened(t, v, r) if white else (v, r)
+                    drawn = retrieval_scores(vv, views["design"].to_numpy())
+                    dup = retrieval_scores(rr[dup_rows], groups[dup_rows], rr, groups, dup_rows)
+                    rows.append({"run": name, "body": body, "embedding": variant + (" + PCA-whitening" if white else ""),
+                                 "drawn R@1": drawn["recall@1"], "drawn R@5": drawn["recall@5"],
+                                 "drawn MAP@R": drawn["map@r"], "real R@1": dup["recall@1"],
+                                 "real R@5": dup["recall@5"], "real MAP@R": dup["map@r"]})
+        print(f"{name}: train split {len(train)} photos (whitening fitted on them)", flush=True)
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 250, "display.max_rows", 500):
+        print(table.round(3).to_string(index=False))
+    return table
+
+
+def part_rotations(run_dirs: list[Path], cache: Path) -> pd.DataFrame:
+    """Drawn designs only: GeM (p = 3) of each view alone vs averaged over the view turned by 0, 90, 180 and 270
+    degrees (test-time augmentation, 4 passes per photo): how much of the miss is the pose?"""
+    from jewelhelpers.core.forward import in_batches, preprocess
+    from jewelhelpers.recipes.lpft import FrozenPass, cut_last_stage
+    runs = {Path(r).name: load_model(r) for r in run_dirs}
+    meta = next(iter(runs.values()))[1]
+    fp = FrozenPass(build_model(meta["arch"], len(meta["classes"]), pretrained=True, head="linear"), meta)
+    views = designs(cache / "views").assign(path=lambda d: [str(cache / "views" / p) for p in d["path"]])
+    f = cache / f"prefix-{meta['arch']}-{meta['size']}-views-turned.npy"
+    if not f.is_file():
+        t, parts = time.perf_counter(), []
+        for i in range(0, len(views), 64):
+            x = torch.stack([preprocess(p, meta) for p in views["path"][i:i + 64]])
+            parts.append(torch.stack([in_batches(fp.prefix, torch.rot90(x, k, (2, 3))) for k in (1, 2, 3)], 1))
+        np.save(f, torch.cat(parts).numpy())
+        print(f"  [prefix] views turned 3 ways: {len(views)} images in {time.perf_counter() - t:.0f}s", flush=True)
+    turned = torch.from_numpy(np.load(f))
+    upright = prefix_maps(fp, cache, "views", views)
+    tails = {f"{n} fine-tuned": m[0][cut_last_stage(m[0]):] for n, (m, _) in runs.items()} | {"frozen ImageNet": fp.frozen_tail}
     rows = []
-    for body, outputs in (("fine-tuned (the run's)", tuned), ("frozen ImageNet", frozen)):
-        v = outputs("views", named["views"])[1]
-        everything = np.concatenate([outputs(s, named[s])[1] for s in ("train", "valid", "test")])
-        where = {p: i for i, p in enumerate(real)}
-        dup = everything[[where[p] for p in found["path"]]]
-        all_groups = np.array([f"solo{i}" for i in range(len(real))], dtype=object)
-        all_groups[[where[p] for p in found["path"]]] = found["group"].astype(str).to_numpy()
-        rows.append({"body": body, "data": f"drawn designs ({VIEW_DESIGNS * 5} x {VIEWS} views)",
-                     **retrieval_scores(v, views["design"].to_numpy())})
-        rows.append({"body": body, "data": f"real near-duplicate groups ({found['group'].nunique()} groups) "
-                     f"among all {len(real)} photos",
-                     **retrieval_scores(dup, found["group"].astype(str).to_numpy(), everything, all_groups)})
+    for body, tail in tails.items():
+        gem = [normalise(gem_pool(in_batches(tail, maps))) for maps in (upright, *turned.unbind(1))]
+        for how, e in (("one view", gem[0]), ("mean of 4 turns", normalise(np.mean(gem, 0)))):
+            rows.append({"body": body, "GeM p=3": how, **retrieval_scores(e, views["design"].to_numpy())})
     table = pd.DataFrame(rows)
     print(table.round(3).to_string(index=False))
     return table
@@ -267,7 +390,10 @@ def part_speed(dim: int = 1280, n: int = 100_000, repeats: int = 50) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--part", choices=("extract", "unknown", "retrieval", "review", "speed", "all"), default="all")
+    p.add_argument("--part", choices=("extract", "unknown", "retrieval", "rotations", "review", "speed", "all"),
+                   default="all")
+    p.add_argument("--with-run", type=Path, action="append", default=[],
+                   help="retrieval, rotations: another run of the same arch and size beside RUN_DIR (repeatable)")
     p.add_argument("--cache", type=Path, default=Path("/tmp/beyond-cache"))
     a = p.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
@@ -282,7 +408,9 @@ def main() -> None:
     if a.part in ("unknown", "all"):
         part_unknown(a.run_dir, meta, tuned, frozen, a.cache)
     if a.part in ("retrieval", "all"):
-        part_retrieval(a.run_dir, meta, tuned, frozen, a.cache)
+        part_retrieval([a.run_dir, *a.with_run], a.cache)
+    if a.part in ("rotations", "all"):
+        part_rotations([a.run_dir, *a.with_run], a.cache)
     if a.part in ("review", "all"):
         part_review(a.run_dir, meta, tuned, frozen, a.cache)
     if a.part in ("speed", "all"):

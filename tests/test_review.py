@@ -49,3 +49,23 @@ def test_cli_review_is_read_only_and_lists_conflicting_duplicates(smoke_run, ima
     issues = table[table["issue"] == "label issue"]
     assert issues["label_probability"].is_monotonic_increasing and set(issues["path"]) <= set(read_items(data)["path"])
     assert main(["review", str(data), "--run", str(smoke_run), "--out", str(data / "r.csv")]) == 2
+
+
+def test_review_finds_flipped_labels_on_a_small_drawn_set_with_the_smoke_run(smoke_run, tmp_path):
+    """5% of a drawn set's labels flipped (files moved to another class folder): the smoke run's features find them."""
+    from conftest import CLASSES, make_image_folder
+    from jewelhelpers.jobs.review import review
+    data = make_image_folder(tmp_path / "drawn", per_class=20, seed=5)
+    items = read_items(data)
+    rng = np.random.default_rng(0)
+    truth = {}
+    for i in rng.choice(len(items), 5, replace=False):
+        path, label = Path(items["path"][i]), items["label"][i]
+        moved = data / rng.choice([c for c in CLASSES if c != label]) / path.name
+        shutil.move(path, moved)
+        truth[str(moved)] = label
+    issues = review(data, smoke_run, progress=False).query("issue == 'label issue'")
+    found = issues[issues["path"].isin(truth)]
+    assert len(found) >= 4 and len(issues) <= 3 * len(truth)
+    top = issues.head(3)
+    assert top["path"].isin(truth).all() and list(top["suggested"]) == [truth[p] for p in top["path"]]

@@ -58,3 +58,24 @@ def test_synth_views_draw_one_design_several_times(tmp_path, capsys):
     assert len(designs) == 5 * 2 * 3 and designs.groupby("design").size().eq(3).all()
     first = designs[designs["design"] == "ring_0000"]["path"]
     assert len({(out / p).read_bytes() for p in first}) == 3 and all((out / p).is_file() for p in first)
+
+
+def test_gem_pool_lies_between_the_mean_and_the_max():
+    import torch
+    from jewelhelpers.core.forward import gem_pool, mean_pool
+    maps = torch.rand(2, 4, 3, 5)
+    assert torch.allclose(gem_pool(maps, p=1), mean_pool(maps), atol=1e-5)
+    gem, top = gem_pool(maps), maps.amax(dim=(2, 3))
+    assert (gem > mean_pool(maps)).all() and (gem <= top + 1e-6).all()
+    assert torch.allclose(gem_pool(maps, p=60), top, rtol=0.05)
+
+
+def test_an_index_of_mean_pooled_vectors_is_refused(smoke_run, image_folder, tmp_path):
+    from jewelhelpers.core.errors import JewelError
+    out = tmp_path / "index"
+    assert main(["index", str(smoke_run), str(image_folder / "ring"), "--out", str(out)]) == 0
+    info = json.loads((out / INFO).read_text())
+    assert info["pool"] == "gem"
+    (out / INFO).write_text(json.dumps({k: v for k, v in info.items() if k != "pool"}))  # as older versions wrote it
+    with pytest.raises(JewelError, match="build it again"):
+        PhotoIndex.load(out)

@@ -30,10 +30,11 @@ from .progress import progress as progress_steps
 
 __all__ = ["preprocess", "center_square", "image_tensor", "tta_views", "logits_of", "logits_and_pooled",
            "batch_logits", "BatchLogits", "probabilities", "RunLogits", "run_logits", "in_batches", "passed_on", "pooled",
-           "PooledBody"]
+           "PooledBody", "POOLS", "mean_pool", "gem_pool"]
 
 ImageInput = str | Path | bytes | Image.Image
 TTA_ZOOM = 1.15  # the TTA view "slightly larger crop": zoom in by 15% around the centre
+GEM_P = 3.0  # GeM's exponent (Radenovic et al. 2018): 1 is the mean, large values approach the maximum
 
 
 def center_square(img: Image.Image, presize: int) -> Image.Image:
@@ -81,17 +82,36 @@ def logits_of(model: torch.nn.Module, x: torch.Tensor, tta: bool = False) -> tor
     return torch.stack([model(v).float() for v in tta_views(x)]).mean(0).cpu()
 
 
-@torch.no_grad()
-def logits_and_pooled(model: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass of `Sequential(body, head)` on a preprocessed batch: its logits and the body's pooled features.
+def mean_pool(maps: torch.Tensor) -> torch.Tensor:
+    """Feature maps (n, c, h, w) averaged over space: what the head, the probe and the unknown score read."""
+    return maps.mean(dim=(2, 3))
 
-    Another module (the ONNX engine's) answers through its own `logits_and_pooled`.
+
+def gem_pool(maps: torch.Tensor, p: float = GEM_P) -> torch.Tensor:
+    """Generalised-mean pooling (GeM, Radenovic et al. 2018): per channel (mean of x^p)^(1/p), by torch's
+    `lp_pool2d` (the p-norm over the map) divided by (h * w)^(1/p). Strong activations count more than in the
+    mean, so the object's detail outweighs a plain background: the similar-photos embedding (`core.index`)."""
+    h, w = maps.shape[-2:]
+    return F.lp_pool2d(maps.clamp(min=1e-6), p, (h, w)).flatten(1) / (h * w) ** (1 / p)
+
+
+POOLS = {"mean": mean_pool, "gem": gem_pool}
+
+
+@torch.no_grad()
+def logits_and_pooled(model: nn.Sequential, x: torch.Tensor, pool: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass of `Sequential(body, head)` on a preprocessed batch: its logits and the body's pooled features
+    (`pool`: a name in POOLS).
+
+    Another module (the ONNX engine's) answers through its own `logits_and_pooled` (mean pooling only).
     """
     if not isinstance(model, nn.Sequential):
+        if pool != "mean":
+            raise JewelError(f"{pool} pooling needs the run's torch model; the ONNX engine gives mean-pooled features")
         return model.logits_and_pooled(x)
     model.eval()
     maps = model[0](x.to(next(model.parameters()).device))
-    return model[1](maps).float().cpu(), maps.mean(dim=(2, 3)).float().cpu()
+    return model[1](maps).float().cpu(), POOLS[pool](maps).float().cpu()
 
 
 @dataclass
@@ -118,12 +138,12 @@ def _read_batch(items: Sequence[ImageInput], meta: dict, start: int,
 
 
 def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict, batch_size: int = 32,
-                 tta: bool = False, progress: bool = True, features: bool = False) -> BatchLogits:
+                 tta: bool = False, progress: bool = True, features: bool = False, pool: str = "mean") -> BatchLogits:
     """Logits for many images, `batch_size` at a time; unreadable files are skipped and reported, never fatal.
 
     The next batch is decoded in a thread while the model runs on this one (decoding and resizing release the
-    GIL, so a CPU core idle during decoding now works). With `features` (a torch `Sequential(body, head)`, no TTA)
-    the body's pooled features come along, same pass.
+    GIL, so a CPU core idle during decoding now works). With `features` (no TTA) the body's pooled features
+    (`pool`: a name in POOLS) come along, same pass.
     """
     starts = list(range(0, len(items), batch_size))
     rows, ok, errors, feats = [], [], {}, []
@@ -136,7 +156,7 @@ def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict
             ok += batch_ok
             errors |= batch_errors
             if tensors and features:
-                z, f = logits_and_pooled(model, torch.stack(tensors))
+                z, f = logits_and_pooled(model, torch.stack(tensors), pool)
                 rows.append(z)
                 feats.append(f)
             elif tensors:
@@ -188,7 +208,7 @@ def passed_on(res: RunLogits, model: nn.Module) -> RunLogits:
 
 def pooled(body: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The body's feature map averaged over space: the vector a linear probe is fitted on."""
-    return body(x).mean(dim=(2, 3))
+    return mean_pool(body(x))
 
 
 class PooledBody(nn.Module):
