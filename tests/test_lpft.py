@@ -2,6 +2,8 @@
 the drawn images mixed in, and the `lpft` recipe's run (including Ctrl-C before any fine-tuning epoch)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,6 +68,27 @@ def test_batchnorm_stays_frozen_while_the_tail_trains():
     nn.functional.cross_entropy(model(torch.randn(8, 4, 6, 6) * 5 + 3), torch.tensor([0, 1] * 4)).backward()
     opt.step()
     assert torch.equal(bn.running_mean, stats) and not torch.equal(tail[0].weight, conv)
+
+
+def test_the_channels_last_tail_gives_the_numbers_of_the_usual_layout():
+    """TailModel trains channels_last (faster oneDNN kernels): Lite0's last stage gives NCHW's loss and gradients
+    to float rounding, and `contiguous()` hands the weights back in the usual layout."""
+    torch.manual_seed(0)
+    body, head = build_model("efficientnet_lite0", 5, pretrained=False, head="linear").model
+    cut = cut_last_stage(body)
+    x, y = torch.randn(6, 192, 4, 4), torch.tensor([0, 1, 2, 3, 4, 0])
+    grads = []
+    for layout in ("nchw", "channels_last"):
+        tail, top = copy.deepcopy(body[cut:]), copy.deepcopy(head)
+        model = TailModel(tail, top).train()
+        run = model if layout == "channels_last" else nn.Sequential(model.contiguous().tail, model.head)
+        loss = nn.functional.cross_entropy(run(x), y)
+        loss.backward()
+        grads.append([loss.detach()] + [p.grad for p in model.parameters() if p.requires_grad])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
+    model.contiguous()
+    assert all(p.is_contiguous() for p in model.parameters())
 
 
 def test_drawn_images_only_for_the_classes_the_drawer_knows(tmp_path):

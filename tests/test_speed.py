@@ -13,7 +13,7 @@ import torch
 from jewelhelpers.cli import main
 from jewelhelpers.core import onnx as onnx_export, runs
 from jewelhelpers.core.backbones import build_model
-from jewelhelpers.core.forward import PooledBody, run_logits
+from jewelhelpers.core.forward import PooledBody, batch_logits, preprocess, run_logits
 from jewelhelpers.core.images import read_items
 from jewelhelpers.core.manifest import manifest_split
 from jewelhelpers.core.metrics import match_classes
@@ -39,6 +39,23 @@ def test_the_onnx_frozen_pass_equals_eager_pytorch(image_folder):
     assert (fast.features("some").logits - full.logits).abs().max().item() < 1e-4
     logits = run_logits(backbone.model, meta, items, progress=False).logits
     assert (fast.logits("some", backbone.model).logits - logits).abs().max().item() < 1e-4
+
+
+def test_reading_ahead_keeps_every_image_in_its_place(image_folder, tmp_path):
+    """batch_logits decodes the next batch in a thread: rows, indices and unreadable files stay in input order."""
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    paths = [str(p) for p in sorted(image_folder.rglob("*.jpg"))[:7]]
+    paths.insert(4, str(bad))
+    meta = {"classes": list("abcde"), "size": 32, "presize": 40, "mean": [0.5] * 3, "std": [0.25] * 3}
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 5))
+    out = batch_logits(model, paths, meta, batch_size=3, progress=False)
+    assert out.ok == [0, 1, 2, 3, 5, 6, 7] and list(out.errors) == [4]
+    with torch.no_grad():
+        alone = torch.cat([model(preprocess(paths[i], meta)[None]) for i in out.ok])
+    assert torch.allclose(out.logits, alone, atol=1e-6)
 
 
 def test_training_sends_each_image_through_the_frozen_layers_once(smoke_run, image_folder, shop_folders):

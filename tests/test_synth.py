@@ -142,3 +142,13 @@ def test_rings_and_bracelets_share_no_false_cue(monkeypatch):
     ring_rx = np.median([c[0][1] for c in drawn["ring"]])
     bangle_rx = np.median([c[0][1] for c in drawn["bracelet"] if c and c[0][0] == "_band"])
     assert abs(ring_rx / bangle_rx - 1) < 0.1, (ring_rx, bangle_rx)
+
+
+def test_drawing_in_threads_gives_the_bytes_of_drawing_alone(synth, tmp_path):
+    """LP-FT draws in a thread while photos go through the frozen layers: two drawings at once (threads) must give
+    the same bytes as one alone (each image's choices come from its own generator, no shared state)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outs = list(pool.map(lambda name: make_synth(tmp_path / name, per_class=PER_CLASS, size=SIZE, seed=1,
+                                                     progress=False), ["x", "y"]))
+    assert _md5s(outs[0]) == _md5s(outs[1]) == _md5s(synth)

@@ -13,6 +13,7 @@ Taught in: 03_evaluation.ipynb.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -123,28 +124,43 @@ class BatchLogits:
     features: torch.Tensor | None = None  # n_ok x n_features pooled body features, when asked for
 
 
+def _read_batch(items: Sequence[ImageInput], meta: dict, start: int,
+                batch_size: int) -> tuple[list[torch.Tensor], list[int], dict[int, str]]:
+    """Preprocessed images `start` to `start + batch_size` of `items`, their indices, and why others were skipped."""
+    tensors, ok, errors = [], [], {}
+    for i in range(start, min(start + batch_size, len(items))):
+        try:
+            tensors.append(preprocess(items[i], meta))
+            ok.append(i)
+        except JewelError as e:
+            errors[i] = str(e)
+    return tensors, ok, errors
+
+
 def batch_logits(model: torch.nn.Module, items: Sequence[ImageInput], meta: dict, batch_size: int = 32,
                  tta: bool = False, progress: bool = True, features: bool = False, pool: str = "mean") -> BatchLogits:
     """Logits for many images, `batch_size` at a time; unreadable files are skipped and reported, never fatal.
 
-    With `features` (no TTA) the body's pooled features (`pool`: a name in POOLS) come along, same pass.
+    The next batch is decoded in a thread while the model runs on this one (decoding and resizing release the
+    GIL, so a CPU core idle during decoding now works). With `features` (no TTA) the body's pooled features
+    (`pool`: a name in POOLS) come along, same pass.
     """
-    starts = range(0, len(items), batch_size)
+    starts = list(range(0, len(items), batch_size))
     rows, ok, errors, feats = [], [], {}, []
-    for start in progress_steps(starts, "forward pass", "batches", enabled=progress and len(starts) > 1):
-        tensors = []
-        for i in range(start, min(start + batch_size, len(items))):
-            try:
-                tensors.append(preprocess(items[i], meta))
-                ok.append(i)
-            except JewelError as e:
-                errors[i] = str(e)
-        if tensors and features:
-            z, f = logits_and_pooled(model, torch.stack(tensors), pool)
-            rows.append(z)
-            feats.append(f)
-        elif tensors:
-            rows.append(logits_of(model, torch.stack(tensors), tta))
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = reader.submit(_read_batch, items, meta, starts[0], batch_size) if starts else None
+        for k in progress_steps(range(len(starts)), "forward pass", "batches", enabled=progress and len(starts) > 1):
+            tensors, batch_ok, batch_errors = ahead.result()
+            if k + 1 < len(starts):
+                ahead = reader.submit(_read_batch, items, meta, starts[k + 1], batch_size)
+            ok += batch_ok
+            errors |= batch_errors
+            if tensors and features:
+                z, f = logits_and_pooled(model, torch.stack(tensors), pool)
+                rows.append(z)
+                feats.append(f)
+            elif tensors:
+                rows.append(logits_of(model, torch.stack(tensors), tta))
     logits = torch.cat(rows) if rows else torch.empty(0, len(meta["classes"]))
     pooled_rows = (torch.cat(feats) if feats else torch.empty(0, 0)) if features else None
     return BatchLogits(logits, ok, errors, pooled_rows)

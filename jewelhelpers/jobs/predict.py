@@ -20,7 +20,6 @@ from ..core.images import check_outside_data, collect_files
 from ..core.onnx import onnx_file
 from ..core.output import write_table
 from ..core.predictor import Predictor
-from ..core.progress import progress as progress_steps
 from ..core.runs import read_meta
 from ..core.scale import SHA, import_ray, run_batches
 from ..core.settings import CPUS_PER_WORKER, SHARD_ROWS
@@ -36,8 +35,8 @@ class BatchPredictor:
         self.predictor = Predictor.from_run(run_dir, engine, unknown, threads)
         self.top_k, self.min_confidence, self.batch_size = top_k, min_confidence, batch_size
 
-    def __call__(self, paths: Sequence[str | Path]) -> pd.DataFrame:
-        rows = self.predictor.predict_batch(list(paths), self.top_k, self.min_confidence, self.batch_size)
+    def __call__(self, paths: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
+        rows = self.predictor.predict_batch(list(paths), self.top_k, self.min_confidence, self.batch_size, progress)
         rows.insert(0, "path", [str(p) for p in paths])
         return rows
 
@@ -63,11 +62,7 @@ def predict_files(run_dir: str | Path, paths: Sequence[str | Path], top_k: int =
     if batch_size < 1:
         raise JewelError("--batch-size must be at least 1")
     files = collect_files(paths)
-    rows = BatchPredictor(run_dir, engine, top_k, min_confidence, batch_size, unknown)
-    starts = range(0, len(files), batch_size)
-    parts = [rows(files[start:start + batch_size])
-             for start in progress_steps(starts, "predict", "batches", enabled=len(starts) > 1)]
-    return pd.concat(parts, ignore_index=True) if parts else rows([])
+    return BatchPredictor(run_dir, engine, top_k, min_confidence, batch_size, unknown)(files, progress=True)
 
 
 def predict_on_ray(run_dir: str | Path, paths: Sequence[str | Path], out: str | Path, fmt: str = "csv",
