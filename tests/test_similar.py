@@ -51,6 +51,18 @@ def test_index_refuses_another_run_and_a_folder_inside_the_photos(smoke_run, tin
     assert not (image_folder / "idx").exists() and "was built with the run" in capsys.readouterr().err
 
 
+def test_index_refuses_an_earlier_training_of_the_same_run(smoke_run, image_folder, tmp_path):
+    from jewelhelpers.core.errors import JewelError
+    from jewelhelpers.core.index import build_index
+    from jewelhelpers.core.runs import load_model
+    model, meta = load_model(smoke_run)
+    out = tmp_path / "index"
+    build_index(model, meta, smoke_run, [image_folder / "ring"], out, progress=False)
+    with pytest.raises(JewelError, match="earlier training"):
+        build_index(model, {**meta, "created": "a later training"}, smoke_run, [image_folder / "ring"], out,
+                    progress=False)
+
+
 def test_synth_views_draw_one_design_several_times(tmp_path, capsys):
     out = tmp_path / "views"
     assert main(["synth", str(out), "--per-class", "2", "--size", "32", "--views", "3"]) == 0

@@ -105,6 +105,9 @@ def build_index(model: nn.Module, meta: dict, run_dir: str | Path, paths: Sequen
     if old is not None and Path(old.info["run_dir"]).resolve() != Path(run_dir).resolve():
         raise JewelError(f"{out} was built with the run {old.info['run_dir']}: its vectors do not compare with "
                          f"{run_dir}'s; choose a new --out")
+    if old is not None and old.info.get("run_created") != meta.get("created"):
+        raise JewelError(f"{out} was built with an earlier training of {run_dir} (trained {old.info.get('run_created')}"
+                         f", now {meta.get('created')}): its vectors are stale; choose a new --out")
     known = {} if old is None else dict(zip(zip(old.items["path"], old.items["size"], old.items["mtime"]),
                                             range(len(old.items))))
     todo = [i for i, key in enumerate(keys) if key not in known]
@@ -123,7 +126,8 @@ def build_index(model: nn.Module, meta: dict, run_dir: str | Path, paths: Sequen
                            "status": ["error" if i in errors else "added" if keys[i] not in known
                                       else "already indexed" for i in range(len(files))],
                            "error": [errors.get(i, "") for i in range(len(files))]})
-    info = {"run_dir": str(Path(run_dir).resolve()), "arch": meta["arch"], "size": meta["size"],
+    info = {"run_dir": str(Path(run_dir).resolve()), "run_created": meta.get("created"), "arch": meta["arch"],
+            "size": meta["size"],
             "body": "the run's fine-tuned body, GeM-pooled (p = 3), L2-normalised", "pool": POOL,
             "dim": int(vectors.shape[1]),
             "n": int(len(items)), "metric": "inner product of unit vectors (cosine similarity)",
