@@ -24,6 +24,16 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     return fig
 
 
+def image_grid(n: int, ncols: int, cell: tuple[float, float]) -> tuple[Figure, np.ndarray]:
+    """A figure of `n` image cells in rows of `ncols` (each `cell` inches), axes flat and their frames off."""
+    nrows = max(1, -(-n // ncols))
+    fig = new_figure((cell[0] * ncols, cell[1] * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    return fig, axes
+
+
 def figure_png(fig: Figure) -> bytes:
     """A matplotlib Figure as PNG bytes (no pyplot, nothing left open)."""
     buf = io.BytesIO()

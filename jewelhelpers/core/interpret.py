@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from .figures import new_figure
+from .figures import image_grid, new_figure
 from .forward import preprocess
 from .images import open_rgb
 
@@ -81,11 +81,7 @@ def _caption(row) -> str:
 
 def plot_gallery(rows: pd.DataFrame, meta: dict, title: str = "", ncols: int = 3) -> Figure:
     """A grid of images as the model saw them, each captioned with truth, prediction and its probability."""
-    nrows = max(1, -(-len(rows) // ncols))
-    fig = new_figure((3 * ncols, 3.3 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes:
-        ax.axis("off")
+    fig, axes = image_grid(len(rows), ncols, (3, 3.3))
     for ax, (_, row) in zip(axes, rows.iterrows()):
         ax.imshow(model_view(row["path"], meta))
         ax.set_title(_caption(row), fontsize=9, color="black" if row["correct"] else "firebrick")
@@ -119,11 +115,7 @@ def plot_suspects(rows: pd.DataFrame, n: int = 12, ncols: int = 4, size: int = 1
     Taught in: 05_beyond_labels.ipynb.
     """
     rows = rows.head(n)
-    nrows = max(1, -(-len(rows) // ncols))
-    fig = new_figure((2.6 * ncols, 2.9 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes:
-        ax.axis("off")
+    fig, axes = image_grid(len(rows), ncols, (2.6, 2.9))
     for ax, (_, row) in zip(axes, rows.iterrows()):
         ax.imshow(open_rgb(row["path"]).resize((size, size)))
         ax.set_title(f"labelled {row['label']}\nlooks {row['suggested']} ({row['confidence']:.2f})", fontsize=8,
