@@ -1,7 +1,7 @@
 """Quick measure: trained projection on frozen EfficientNet-Lite0 GeM features, drawn designs (160 px, 4 views)."""
 import sys, time, numpy as np, pandas as pd, torch, torch.nn.functional as F
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
 
 from jewelhelpers.core.drawing import make_synth
 from jewelhelpers.core.backbones import build_model
