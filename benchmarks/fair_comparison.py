@@ -94,7 +94,7 @@ def run_strategy(strategy: str, full: pd.DataFrame, classes: list[str], sets: di
 
         model = Probe()
     elif strategy == "LP-FT":
-        _, lr, _ = fit_lpft(backbone, meta, train_items, valid_items, prof.epochs, prof.bs, prof.lr, None, KeepBest(),
+        _, lr, _, _ = fit_lpft(backbone, meta, train_items, valid_items, prof.epochs, prof.bs, prof.lr, None, KeepBest(),
                             prof.soup, ".", False, lambda _: None)
         model, rates = backbone.model, f"{lr:.1e}"
     else:

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="lpft (default): linear probe, then the last stage; classic: head, then the whole body")
     s.add_argument("--lr", type=float, help="lpft fine-tuning rate (default: the profile's; else lr_find)")
     s.add_argument("--soup", type=int, help="lpft: fine-tunings averaged into one model (default: the profile's)")
+    s.add_argument("--wise", type=float, metavar="ALPHA",
+                   help="lpft: WiSE-FT, the weights ALPHA * fine-tuned + (1 - ALPHA) * probe (default 1: "
+                        "fine-tuned; every run scores 0, .25, .5, .75, 1 in wise.csv)")
     s.add_argument("--epochs-head", type=int, help="classic recipe: epochs with the body frozen")
     s.add_argument("--epochs", type=int, help="epochs after unfreezing (lpft: of the last stage)")
     s.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default 0)")
@@ -175,7 +178,7 @@ def _cmd_train(a) -> int:
     summary = train(a.data, a.out, arch=a.arch, profile=a.profile, size=a.size, epochs_head=a.epochs_head,
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
-                    composites=a.composites, holdout_sources=a.holdout_sources)
+                    composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise)
     print(summary_line(summary))
     return 0
 

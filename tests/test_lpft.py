@@ -108,8 +108,8 @@ def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(image_folder, tmp
     before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
     meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
     keep = KeepBest()
-    learn, lr, history = fit_lpft(backbone, meta, train_items, valid_items, epochs=2, bs=8, lr=3e-3, keep=keep,
-                                  path=tmp_path, progress=False, log=lambda _: None)
+    learn, lr, history, _ = fit_lpft(backbone, meta, train_items, valid_items, epochs=2, bs=8, lr=3e-3, keep=keep,
+                                     path=tmp_path, progress=False, log=lambda _: None)
     assert lr == 3e-3 and list(history["phase"]) == ["head", "last stage", "last stage"]
     assert keep.where["value"] == pytest.approx(history["valid_loss"].min())
     after = backbone.model.state_dict()
@@ -130,8 +130,8 @@ def test_a_soup_averages_runs_from_the_probe_and_is_kept_only_if_it_beats_it(ima
     backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
     meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
     keep = KeepBest()
-    _, _, history = fit_lpft(backbone, meta, items.iloc[::2], items.iloc[1::2], epochs=2, bs=8, lr=3e-3, keep=keep,
-                             soup=3, path=tmp_path, progress=False, log=lambda _: None)
+    _, _, history, _ = fit_lpft(backbone, meta, items.iloc[::2], items.iloc[1::2], epochs=2, bs=8, lr=3e-3,
+                                keep=keep, soup=3, path=tmp_path, progress=False, log=lambda _: None)
     assert list(history["phase"].drop_duplicates()) == ["head", "last stage 1", "last stage 2", "last stage 3", "soup"]
     candidates = history[history["phase"].isin(["head", "soup"])].set_index("phase")["valid_loss"]
     assert keep.where["phase"] == candidates.idxmin() and keep.best == pytest.approx(candidates.min())

@@ -21,8 +21,8 @@ from .images import check_outside_data
 from .manifest import MANIFEST
 from .settings import Profile
 
-META, WEIGHTS, EXPORT, METRICS, HISTORY, BASELINE = (
-    "meta.json", "model.pth", "export.pkl", "metrics.json", "history.csv", "baseline.csv")
+META, WEIGHTS, EXPORT, METRICS, HISTORY, BASELINE, WISE = (
+    "meta.json", "model.pth", "export.pkl", "metrics.json", "history.csv", "baseline.csv", "wise.csv")
 PLOTS = {"head": "lr_find_head.png", "body": "lr_find_unfrozen.png", "curves": "curves.png"}
 
 

@@ -61,6 +61,7 @@ class Profile:
     synth_mix: int = 0  # lpft: drawn images per class added to the training photos
     soup: int = 1  # lpft: fine-tunings from the same probe whose weights are averaged
     composites: int = 0  # lpft: per class, training products on white pasted on drawn scenes (core.composite)
+    wise: float = 1.0  # lpft: WiSE-FT mix of fine-tuned and probe weights (1: fine-tuned, 0: the probe)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +87,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"unknown recipe {profile.recipe!r}: choose one of {', '.join(RECIPES)}")
     if profile.soup < 1 or profile.epochs < 1:
         raise JewelError(f"soup and epochs must be at least 1 (got soup={profile.soup}, epochs={profile.epochs})")
+    if not 0 <= profile.wise <= 1:
+        raise JewelError(f"--wise must be between 0 (the probe) and 1 (fine-tuned), not {profile.wise}")
     return profile
 
 

@@ -34,7 +34,7 @@ from ..recipes.baseline import probe_beside, probe_table
 from ..recipes.classic import fit_recipe
 from ..recipes.dls import profile_dls
 from ..recipes.fitting import KeepBest, RecipeResult, make_learner, seed_everything
-from ..recipes.lpft import FrozenPass, fit_lpft_recipe
+from ..recipes.lpft import FrozenPass, fit_lpft_recipe, wise_table
 
 
 HOLDOUT = "holdout"  # RUN_DIR/holdout/<source>: the run without that source
@@ -53,7 +53,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
           soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
-          classes: Sequence[str] | None = None) -> dict:
+          classes: Sequence[str] | None = None, wise: float | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
@@ -70,9 +70,10 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         raise JewelError(f"unknown monitor {monitor!r}: choose one of {', '.join(MONITORS)}")
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
-                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites)
-    if prof.composites and prof.recipe != "lpft":
-        raise JewelError("--composites goes with the lpft recipe (the default): leave out --recipe classic")
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
+                       wise=wise)
+    if (prof.composites or prof.wise != 1) and prof.recipe != "lpft":
+        raise JewelError("--composites and --wise go with the lpft recipe (the default): leave out --recipe classic")
     datas = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
     if not datas:
         raise JewelError("give at least one DATA folder or CSV to train on")
@@ -127,7 +128,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     if holdout_sources:
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
-                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites)
+                       max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
+                       wise=wise)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 
@@ -235,6 +237,10 @@ def _finish(backbone: Backbone, manifest: pd.DataFrame, result: RecipeResult, me
     else:
         baseline = probe_beside(run_dir, meta, {name: items for name, (_, _, items) in sets.items()}, tuned, weights)
     metrics = tuned["test split"]
+    if frozen and result.ends:  # each WiSE-FT mix on the cached maps: what `--wise` would have given
+        table = wise_table(frozen, backbone, result.ends, {"valid": "valid"} | {n: f"scored: {n}" for n in sets})
+        table.to_csv(run_dir / runs.WISE, index=False)
+        metrics["wise"] = table.to_dict("records")
     result.timings["baseline"] = round(time.perf_counter() - t, 2)
     baseline.to_csv(run_dir / runs.BASELINE)
     runs.write_json(run_dir / runs.METRICS, metrics | {"baseline": baseline.reset_index().to_dict("records")})

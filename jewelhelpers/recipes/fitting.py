@@ -215,12 +215,14 @@ def fit_phase(learn: Learner, n_epochs: int, lr: float | slice, keep: KeepBest, 
 
 @dataclass
 class RecipeResult:
-    """What the recipe did: the rates it used, per-epoch history, the best epoch, and seconds per step."""
+    """What the recipe did: the rates it used, per-epoch history, the best epoch, seconds per step, and (LP-FT) the
+    probe's and the fine-tuned weights of the trained part (`lpft.wise_table`)."""
 
     lrs: dict
     history: pd.DataFrame
     best: dict | None
     timings: dict = field(default_factory=dict)
+    ends: tuple[dict, dict] | None = None
 
 
 def timed(timings: dict, step: str, fn: Callable, *args):

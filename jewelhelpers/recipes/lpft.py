@@ -41,6 +41,7 @@ from ..core.composite import composite_items
 from ..core.drawing import synth_items
 from ..core.errors import JewelError
 from ..core.forward import PooledBody, RunLogits, in_batches, logits_and_pooled, passed_on, run_logits
+from ..core.metrics import classification_metrics
 from ..core.onnx import onnx_engine
 from ..core.probe import LinearProbe, fit_probe
 from ..core.runs import PLOTS
@@ -49,9 +50,10 @@ from ..core.sources import SOURCE, balance_sources
 from .fitting import KeepBest, RecipeResult, find_lr, fit_phase, make_metrics, show_progress, snapshot, timed
 
 __all__ = ["PROBE_C", "FrozenPass", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "fit_lpft_recipe",
-           "head_from_probe", "stage_inputs", "tune_last_stage"]
+           "head_from_probe", "stage_inputs", "tune_last_stage", "WISE_ALPHAS", "wise_state", "wise_table"]
 
 PROBE_C = 0.01  # inverse L2 strength of the probe (chosen on a shift-aware validation set, RESULTS.md)
+WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the WiSE-FT mixes every LP-FT run scores (wise.csv)
 
 
 def cut_last_stage(body: nn.Sequential) -> int:
@@ -181,15 +183,27 @@ def balanced_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     return weights
 
 
-def average_states(states: list[dict]) -> dict:
-    """The element-wise mean of state_dicts of one architecture (a uniform "model soup")."""
-    return {k: (sum(s[k].double() for s in states) / len(states)).to(states[0][k].dtype) for k in states[0]}
+def average_states(states: list[dict], weights: list[float] | None = None) -> dict:
+    """The element-wise mean of state_dicts of one architecture (a uniform "model soup"), or with `weights`
+    (summing to 1) their weighted mean."""
+    weights = weights or [1 / len(states)] * len(states)
+    return {k: sum(w * s[k].double() for w, s in zip(weights, states)).to(states[0][k].dtype) for k in states[0]}
+
+
+def wise_state(ends: tuple[dict, dict], alpha: float) -> dict:
+    """WiSE-FT (Wortsman et al. 2022): the weights `(1 - alpha) * probe + alpha * fine-tuned` of the tail and head.
+
+    `ends` is `tune_last_stage`'s (probe, fine-tuned) pair; alpha 0 is the probe, 1 the fine-tuned model.
+    """
+    if not 0 <= alpha <= 1:
+        raise JewelError(f"the WiSE-FT mix must be between 0 (the probe) and 1 (fine-tuned), not {alpha}")
+    return average_states(list(ends), [1 - alpha, alpha])
 
 
 def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_items: pd.DataFrame,
              epochs: int, bs: int, lr: float | None = None, lr_find: Callable[[Learner], float] | None = None,
              keep: KeepBest | None = None, soup: int = 1, path: str | Path = ".", progress: bool = True,
-             log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
+             log: Callable[[str], None] = print, wise: float = 1.0) -> tuple[Learner, float, pd.DataFrame, tuple]:
     """Train `backbone.model` (its head must be `linear_head`) in place with LP-FT on images (path, label).
 
     Computes the frozen part's feature maps of both sets once (`FrozenPass`), then `tune_last_stage`; returns
@@ -199,7 +213,7 @@ def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_it
     frozen = FrozenPass(backbone, meta)
     return tune_last_stage(backbone, meta["classes"], _labelled(frozen.run("train", train_items, progress)),
                            _labelled(frozen.run("valid", valid_items, progress)), epochs, bs, lr, lr_find, keep,
-                           soup, path, progress, log)
+                           soup, path, progress, log, wise)
 
 
 def _check_linear_head(backbone: Backbone) -> None:
@@ -211,14 +225,16 @@ def _check_linear_head(backbone: Backbone) -> None:
 def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[torch.Tensor, torch.Tensor],
                     valid_maps: tuple[torch.Tensor, torch.Tensor], epochs: int, bs: int, lr: float | None = None,
                     lr_find: Callable[[Learner], float] | None = None, keep: KeepBest | None = None, soup: int = 1,
-                    path: str | Path = ".", progress: bool = True,
-                    log: Callable[[str], None] = print) -> tuple[Learner, float, pd.DataFrame]:
+                    path: str | Path = ".", progress: bool = True, log: Callable[[str], None] = print,
+                    wise: float = 1.0) -> tuple[Learner, float, pd.DataFrame, tuple[dict, dict]]:
     """LP, then FT of the last stage and head of `backbone.model` (in place), on cached (feature maps, labels).
 
     With `soup` > 1, that many fine-tunings start from the same probe (each sees the data in another order, keeps
     its best epoch) and their weights are averaged: one model, steadier than any single run (Wortsman et al. 2022).
-    Returns the Learner over the maps, the rate used and the history, whose first row (phase `head`, epoch 0) is the
-    probe alone. `lr` None asks `lr_find(learn)` (e.g. `fitting.find_lr`). `keep` is a `KeepBest` callback; the probe
+    With `wise` < 1, the fine-tuned candidate is WiSE-FT's mix of it with the probe (`wise_state`).
+    Returns the Learner over the maps, the rate used, the history, whose first row (phase `head`, epoch 0) is the
+    probe alone, and the ends (probe, fine-tuned) of the tail and head's weights, for `wise_table`. With
+    `soup` 1 the fine-tuned end is what `keep` kept (the probe when no epoch beat it). `lr` None asks `lr_find(learn)` (e.g. `fitting.find_lr`). `keep` is a `KeepBest` callback; the probe
     is its first candidate, so the fine-tuned model is kept only if it beats the probe on validation.
     """
     body, head = backbone.model
@@ -246,24 +262,52 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     log(f"last stage + head: {epochs} epoch(s) at lr {lr:.2e}" + (f", {soup} runs averaged" if soup > 1 else "")
         + "; earlier layers frozen, BatchNorm frozen")
     first = pd.DataFrame([{"phase": "head", "epoch": 0, "train_loss": np.nan, **probe_row}])
+    start = snapshot(model)
     if soup == 1:
         parts = [fit_phase(learn, epochs, lr, keep, "last stage")]
+        tuned = snapshot(model)
     else:
-        start = snapshot(model)
         parts, states = [], []
         for i in range(soup):
             model.load_state_dict(start)
             parts.append(fit_phase(learn, epochs, lr, KeepBest(keep.monitor), f"last stage {i + 1}", reset_opt=True))
             states.append(snapshot(model))
-        model.load_state_dict(average_states(states))
+        tuned = average_states(states)
+        model.load_state_dict(tuned)
         soup_row = scores()
         parts.append(pd.DataFrame([{"phase": "soup", "epoch": epochs - 1, "train_loss": np.nan, **soup_row}]))
         keep.offer(model, soup_row[keep.monitor], {"phase": "soup", "epoch": epochs})
-        model.load_state_dict(keep.state)
+    if wise != 1:
+        model.load_state_dict(wise_state((start, tuned), wise))
+        wise_row = scores()
+        log(f"WiSE-FT mix {wise:g} of the fine-tuned weights with the probe's: valid accuracy {wise_row['accuracy']:.3f}")
+        parts.append(pd.DataFrame([{"phase": "wise", "epoch": epochs - 1, "train_loss": np.nan, **wise_row}]))
+        keep.offer(model, wise_row[keep.monitor], {"phase": "wise", "epoch": epochs, "alpha": wise})
+    model.load_state_dict(keep.state)
     model.contiguous()
     history = pd.concat(parts, ignore_index=True)
     history["epoch"] += 1
-    return learn, lr, pd.concat([first, history], ignore_index=True)[history.columns]
+    return learn, lr, pd.concat([first, history], ignore_index=True)[history.columns], (start, tuned)
+
+
+def wise_table(frozen: FrozenPass, backbone: Backbone, ends: tuple[dict, dict], sets: dict[str, str],
+               alphas: tuple[float, ...] = WISE_ALPHAS) -> pd.DataFrame:
+    """Accuracy and macro F1 of each WiSE-FT mix (`wise_state`) on cached sets: `sets` maps a row name to the
+    name of a `frozen` set. One row per (alpha, set); the model is given back as it was."""
+    body, head = backbone.model
+    model = TailModel(body[frozen.cut:], head)
+    kept, rows = snapshot(model), []
+    for alpha in alphas:
+        model.load_state_dict(wise_state(ends, alpha))
+        model.contiguous().eval()
+        for row, name in sets.items():
+            out = frozen.logits(name, backbone.model)
+            scored = classification_metrics(out.logits, np.asarray(out.y), frozen.meta["classes"])
+            rows.append({"alpha": alpha, "set": row, "n": scored["n"], "accuracy": scored["accuracy"],
+                         "macro_f1": scored["macro_f1"]})
+    model.load_state_dict(kept)
+    model.contiguous()
+    return pd.DataFrame(rows)
 
 
 def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof: Profile, keep: KeepBest,
@@ -305,9 +349,9 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
     train_maps = tuple(torch.cat(t) for t in zip(*map(_labelled, parts)))
     timings["frozen_pass"] = round(time.perf_counter() - start, 2)
     find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
-    _, lr, history = timed(timings, "fit_lpft", tune_last_stage, backbone, meta["classes"], train_maps,
-                           _labelled(valid), prof.epochs, prof.bs, prof.lr, find, keep, prof.soup, plots or ".",
-                           True, log)
+    _, lr, history, ends = timed(timings, "fit_lpft", tune_last_stage, backbone, meta["classes"], train_maps,
+                                 _labelled(valid), prof.epochs, prof.bs, prof.lr, find, keep, prof.soup,
+                                 plots or ".", True, log, prof.wise)
     lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
-           "drawn_images": len(drawn), "composites": len(pasted), "soup": prof.soup}
-    return RecipeResult(lrs, history, keep.where, timings)
+           "drawn_images": len(drawn), "composites": len(pasted), "soup": prof.soup, "wise": prof.wise}
+    return RecipeResult(lrs, history, keep.where, timings, ends)
