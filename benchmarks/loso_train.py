@@ -1,0 +1,76 @@
+"""Issue 16: leave-one-source-out of full `jewel train` runs (the shipped recipe, fine-tuning and WiSE-FT included),
+where `benchmarks/loso.py` measures the frozen probe only.
+
+The six real sources of `loso.py` (the four repository x render/photo cells of `jewelry_photos`, written as CSVs of
+absolute paths into `--work`, outside the data, and the two `other_shops` folders) go to
+`jewel train SOURCE... --holdout-sources` (`jobs.train`): one training on all of them, then one per source on the
+others, scored on all of that source. Every held-out run writes wise.csv, so each WiSE-FT mix (alpha 0 = the probe
+head, 1 = the fine-tuned model) is scored on the source it did not see. Printed: per source, the probe, the shipped
+model and each mix; the means.
+
+    flock /work/helpers/heavy.lock .venv/bin/python benchmarks/loso_train.py --seed 0 --work /tmp/loso-train  # ~25 min
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT.parent), str(ROOT)]
+
+from loso import DATA, real_items  # noqa: E402
+from jewelhelpers.core.drawing import CLASSES  # noqa: E402
+
+ORDER = ["prince-photo", "abhishek-render", "prince-render", "abhishek-photo", "myntra_fashion", "western_lifestyle"]
+
+
+def source_files(data: Path, work: Path) -> list[Path]:
+    """The jewelry_photos cells as CSVs (file, label) in `work`, then the shop folders, in ORDER."""
+    items = real_items(data)
+    work.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name in ORDER:
+        if name.startswith(("prince", "abhishek")):
+            path = work / f"{name}.csv"
+            items.loc[items["source"] == name, ["path", "label"]].rename(columns={"path": "file"}).to_csv(path, index=False)
+            files.append(path)
+        else:
+            files.append(data / "other_shops" / name)
+    return files
+
+
+def report(run_dir: Path) -> pd.DataFrame:
+    """Per held-out source: the probe, the shipped model, and every WiSE-FT mix's accuracy on it; a mean row."""
+    rows = []
+    for row in json.loads((run_dir / "holdout_sources.json").read_text())["sources"]:
+        wise = pd.read_csv(run_dir / row["run_dir"] / "wise.csv")
+        held = wise[~wise["set"].isin(["valid", "test split"])].set_index("alpha")["accuracy"]
+        rows.append({"source": row["source"], "n": row["n"], "probe": row["probe_accuracy"],
+                     "shipped": row["accuracy"], **{f"wise {a:g}": v for a, v in held.items()}})
+    table = pd.DataFrame(rows).set_index("source")
+    table.loc["mean"] = table.mean()
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
+    args = ap.parse_args()
+    run = args.work / f"run-s{args.seed}"
+    if not args.report_only:
+        from jewelhelpers.jobs.train import train
+        train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
+              classes=list(CLASSES), holdout_sources=True, force=True)
+    print(report(run).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
