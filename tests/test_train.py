@@ -23,7 +23,7 @@ from jewelhelpers.jobs.train import summary_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FILES = ("split.csv", "meta.json", "model.pth", "export.pkl", "history.csv", "metrics.json", "curves.png",
-             "lr_find_unfrozen.png", "baseline.csv")
+             "lr_find_unfrozen.png", "baseline.csv", "wise.csv")
 META_KEYS = ("classes", "arch", "pretrained", "weights_source", "arch_reason", "size", "presize", "mean", "std",
              "profile", "seed", "versions", "timings", "temperature", "data", "manifest", "created", "lrs", "recipe",
              "head")
