@@ -8,7 +8,8 @@ jewelry on people, and a model trained only on pieces lying on a table takes ski
 
 `jewel synth` (`jobs.synth`) writes a set to a folder; LP-FT mixes a few drawn images into training.
 
-Taught in: 01_data_preparation.ipynb.
+Taught in: 03_evaluation.ipynb (`draw_item` and the scenes of the composites) and 05_beyond_labels.ipynb
+(`make_synth` near misses); every notebook's setup cell draws the default dataset with `make_synth`.
 """
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ Features are computed once (optionally for several augmented views of each image
 keyed by each file's md5 and the extraction settings, so trying another head costs seconds. A probe is
 saved as plain arrays and JSON (no pickle).
 
-Taught in: 02_transfer_learning_resnet50.ipynb.
+Taught in: 02_transfer_learning_resnet50.ipynb (the probe as LP-FT's head), 03_evaluation.ipynb (the frozen
+probe beside the fine-tuned model, `recipes.baseline.probe_beside`) and 05_beyond_labels.ipynb (out of fold,
+`core.review`).
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ A bar redraws itself many times a second; piped to a file or a CI log, every red
 drawn only where someone watches it (a Jupyter kernel, or a stream that is a terminal); elsewhere each step
 says once what it did and how long it took.
 
-Taught in: 01_data_preparation.ipynb (the audit's bar).
+Seen in: 02_transfer_learning_resnet50.ipynb (the bars of `train`'s steps; the other notebooks' calls pass
+progress=False).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ same OUT skips a file whose path and content are already in a shard. Ray restart
 batch, and only the driver writes shards, so no file is lost and none is written twice. Ray is imported inside
 the functions: the light verbs never pay for it, and without it installed the user is told how to add it.
 
-Taught in: 04_inference_and_deployment.ipynb.
+Not taught in a notebook (none runs Ray): README.md, "A whole catalogue on Ray" (`jewel predict --on ray`).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Environment variables:
 - `JEWEL_DATA`: real photos (an ImageFolder or a CSV of file,label) to use instead of the synthetic set.
 - `JEWEL_EXTERNAL_DATA`: other shops' folders, separated by ':' (scored beside the probe, never trained on).
 - `JEWEL_WEIGHTS`: a local ResNet ImageNet weights file, for machines that cannot download it.
-- `JEWEL_RUN`: the run folder notebooks 03 and 04 evaluate (default: notebook 02's run).
+- `JEWEL_RUN`: the run folder notebooks 03, 04 and 05 read (default: notebook 02's run, runs/02-<profile>).
 
 Taught in: 01_data_preparation.ipynb (the setup cell).
 """

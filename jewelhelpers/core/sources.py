@@ -6,7 +6,8 @@ named by its folder (or CSV) name in the manifest's `source` column. Per-source 
 training rows up to the largest source's count (whole copies, then a seeded share for the remainder), so each
 source gives as many rows to the probe and to every epoch; the recipes' class balancing applies on top of that.
 
-Taught in: 02_transfer_learning_resnet50.ipynb (what `jewel train` does; several sources: README).
+Not taught in a notebook (notebook 02's `train` uses it with one source); several sources: README.md,
+"Several sources".
 """
 from __future__ import annotations
 

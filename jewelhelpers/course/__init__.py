@@ -1,1 +1,1 @@
-"""Notebook-only helpers: the setup cell, the strategy comparison, the upload widget."""
+"""Course helpers: the notebooks' setup cell (`setup`) and the upload widget (`widget`, also served by `jewel app`)."""

@@ -2,7 +2,7 @@
 
 The drawing lives in `core.drawing`; this verb writes a set and says where.
 
-Taught in: 01_data_preparation.ipynb.
+Not run in a notebook: their setup cell draws the same set with `core.drawing.make_synth`; see README.md, `jewel synth`.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ recipe on every seed. LP-FT keeps what transfers:
 2. **LP**: a balanced, standardised logistic regression on the last stage's pooled features becomes the head
    (a linear layer, the standardisation folded in). The head starts right, so no random gradients reach the body.
 3. **FT**: the last stage and the head train together with `fit_one_cycle`, BatchNorm frozen, class-balanced
-   loss, keeping the best epoch. Early layers get rate 0, the last stage and head the rate found.
+   loss, keeping the best epoch. Early layers get rate 0, the last stage and head the profile's rate (1e-3 in
+   quick/full), else lr_find's.
 
 Taught in: 02_transfer_learning_resnet50.ipynb.
 """
