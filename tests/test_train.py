@@ -84,8 +84,8 @@ def test_run_metrics_are_what_jewel_evaluate_writes(smoke_run, image_folder, tmp
     assert main(["evaluate", str(smoke_run), str(image_folder), "--out", str(tmp_path / "ev")]) == 0
     stored = runs.read_json(smoke_run / "metrics.json")
     evaluated = runs.read_json(tmp_path / "ev" / "metrics.json")
-    assert stored["evaluated_on"] == "the run's test split" and "baseline" in stored
-    drop = {"out", "baseline"}  # where the report went, and what only training adds
+    assert stored["evaluated_on"] == "the run's test split" and "baseline" in stored and "wise" in stored
+    drop = {"out", "baseline", "wise"}  # where the report went, and what only training adds (probe, WiSE-FT mixes)
     # training scores from its cached frozen pass (onnxruntime), evaluate runs eager PyTorch: the same numbers
     # to float rounding, every count and label exactly
     _assert_close({k: v for k, v in stored.items() if k not in drop}, {k: v for k, v in evaluated.items() if k not in drop})
