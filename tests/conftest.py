@@ -60,6 +60,21 @@ def image_folder(tmp_path_factory) -> Path:
     return make_image_folder(tmp_path_factory.mktemp("images") / "data")
 
 
+@pytest.fixture
+def lpft_setup(image_folder):
+    """For one LP-FT fit: the image folder's items, classes, a fresh untrained resnet18 with a linear head (seed 0)
+    and the meta (32 px) `fit_lpft` needs."""
+    import torch
+    from jewelhelpers.core.backbones import build_model
+    from jewelhelpers.core.images import read_items
+    torch.manual_seed(0)
+    items = read_items(image_folder)
+    classes = sorted(items["label"].unique())
+    backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
+    meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
+    return items, backbone, meta
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, image_folder) -> Path:
     """A RUN_DIR written by hand (untrained resnet18, 32 px): fast, for tests of loading and prediction."""

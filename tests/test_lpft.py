@@ -16,7 +16,6 @@ from jewelhelpers.core.manifest import manifest_split
 from jewelhelpers.recipes import lpft
 from jewelhelpers.core.backbones import build_model
 from jewelhelpers.cli import main
-from jewelhelpers.core.images import read_items
 from jewelhelpers.core.errors import JewelError
 from jewelhelpers.recipes.lpft import (
     TailModel, average_states, balanced_weights, cut_last_stage, fit_lpft, head_from_probe)
@@ -99,14 +98,10 @@ def test_drawn_images_only_for_the_classes_the_drawer_knows(tmp_path):
     assert synth_items(tmp_path / "c", ["ring"], per_class=0, size=32).empty
 
 
-def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(image_folder, tmp_path):
-    torch.manual_seed(0)
-    items = read_items(image_folder)
-    classes = sorted(items["label"].unique())
+def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(lpft_setup, tmp_path):
+    items, backbone, meta = lpft_setup
     train_items, valid_items = items.iloc[::2], items.iloc[1::2]
-    backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
     before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
-    meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
     keep = KeepBest()
     learn, lr, history, _ = fit_lpft(backbone, meta, train_items, valid_items, epochs=2, bs=8, lr=3e-3, keep=keep,
                                      path=tmp_path, progress=False, log=lambda _: None)
@@ -123,12 +118,8 @@ def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(image_folder, tmp
         fit_lpft(build_model("resnet18", 5, pretrained=False), meta, train_items, valid_items, 1, 8, 1e-3)
 
 
-def test_a_soup_averages_runs_from_the_probe_and_is_kept_only_if_it_beats_it(image_folder, tmp_path):
-    torch.manual_seed(0)
-    items = read_items(image_folder)
-    classes = sorted(items["label"].unique())
-    backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
-    meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
+def test_a_soup_averages_runs_from_the_probe_and_is_kept_only_if_it_beats_it(lpft_setup, tmp_path):
+    items, backbone, meta = lpft_setup
     keep = KeepBest()
     _, _, history, _ = fit_lpft(backbone, meta, items.iloc[::2], items.iloc[1::2], epochs=2, bs=8, lr=3e-3,
                                 keep=keep, soup=3, path=tmp_path, progress=False, log=lambda _: None)

@@ -9,10 +9,8 @@ import torch
 
 from jewelhelpers.cli import main
 from jewelhelpers.core import runs
-from jewelhelpers.core.backbones import build_model
 from jewelhelpers.core.errors import JewelError
 from jewelhelpers.core.forward import run_logits
-from jewelhelpers.core.images import read_items
 from jewelhelpers.recipes.fitting import KeepBest
 from jewelhelpers.recipes.lpft import WISE_ALPHAS, TailModel, cut_last_stage, fit_lpft, wise_state
 
@@ -28,13 +26,9 @@ def test_wise_state_runs_from_the_probe_to_the_fine_tuned_weights():
         wise_state((probe, tuned), 1.5)
 
 
-def test_a_wise_mix_is_offered_as_the_fine_tuned_candidate(image_folder, tmp_path):
+def test_a_wise_mix_is_offered_as_the_fine_tuned_candidate(lpft_setup, tmp_path):
     """With wise 0.5, history gains a `wise` row whose valid accuracy is that of the mixed ends' weights."""
-    torch.manual_seed(0)
-    items = read_items(image_folder)
-    classes = sorted(items["label"].unique())
-    backbone = build_model("resnet18", len(classes), pretrained=False, head="linear")
-    meta = {"classes": classes, "size": 32, "presize": 40, "mean": backbone.mean, "std": backbone.std}
+    items, backbone, meta = lpft_setup
     keep = KeepBest()
     valid_items = items.iloc[1::2]
     _, _, history, ends = fit_lpft(backbone, meta, items.iloc[::2], valid_items, epochs=2, bs=8, lr=3e-3,
