@@ -62,13 +62,14 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", default="quick")
+    ap.add_argument("--valid-from", default="first", help="first | all: the valid split's sources (jobs.train)")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     args = ap.parse_args()
-    run = args.work / f"run-s{args.seed}"
+    run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}"))
     if not args.report_only:
         from jewelhelpers.jobs.train import train
         train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
-              classes=list(CLASSES), holdout_sources=True, force=True)
+              classes=list(CLASSES), holdout_sources=True, force=True, valid_from=args.valid_from)
     print(report(run).round(3).to_string())
 
 

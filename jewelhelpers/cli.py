@@ -15,7 +15,7 @@ from pathlib import Path
 from .core.errors import JewelError
 from .core.settings import (
     ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES, RECIPES, REVIEW_FOLDS,
-    TEST, UNKNOWN_MODES, VALID,
+    TEST, UNKNOWN_MODES, VALID, VALID_FROM,
 )
 
 
@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")
+    s.add_argument("--valid-from", choices=VALID_FROM, default="first",
+                   help="with several DATA: the valid split (it picks the best epoch) from the first DATA only "
+                        "(default) or from every source; the test split is always the first's")
 
     s = sub.add_parser("evaluate", help="metrics, plots and report.md for a run on its test split or other photos")
     s.add_argument("run_dir", type=Path, help="a RUN_DIR made by jewel train")
@@ -178,7 +181,8 @@ def _cmd_train(a) -> int:
     summary = train(a.data, a.out, arch=a.arch, profile=a.profile, size=a.size, epochs_head=a.epochs_head,
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
-                    composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise)
+                    composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise,
+                    valid_from=a.valid_from)
     print(summary_line(summary))
     return 0
 

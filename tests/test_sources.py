@@ -11,6 +11,7 @@ import pytest
 
 from jewelhelpers.cli import main
 from jewelhelpers.core.drawing import draw_item, make_synth
+from jewelhelpers.core.errors import JewelError
 from jewelhelpers.core.sources import SOURCE, balance_sources, sources_split
 
 
@@ -49,6 +50,20 @@ def test_only_the_first_source_is_split_and_others_keep_its_classes(drawn_shops,
     assert set(manifest.loc[manifest[SOURCE] == "shop_one", "split"]) == {"train", "valid", "test"}
     assert "brooch" not in set(manifest["label"]) and "left out" in capsys.readouterr().out
     assert manifest["group"].is_unique  # drawn images are all distinct: one group each, across sources too
+
+
+def test_valid_from_all_draws_valid_rows_from_every_source_and_test_from_the_first(drawn_shops, tmp_path, capsys):
+    tiny = make_synth(tmp_path / "tiny", per_class=1, size=64, seed=14, progress=False)  # no valid share possible
+    manifest = sources_split([*drawn_shops, tiny], valid=0.2, test=0.2, valid_from="all")
+    splits = manifest.groupby(SOURCE)["split"].agg(set).to_dict()
+    assert splits == {"shop_one": {"train", "valid", "test"}, "shop_two": {"train", "valid"}, "tiny": {"train"}}
+    assert "source tiny: too few images per class for a valid share" in capsys.readouterr().out
+    second = manifest[manifest[SOURCE] == "shop_two"]
+    assert second.groupby("label")["split"].apply(lambda s: (s == "valid").sum()).min() >= 1  # every class
+    first = sources_split(drawn_shops, valid=0.2, test=0.2)
+    assert set(first.loc[first[SOURCE] == "shop_two", "split"]) == {"train"}  # the default: the first DATA only
+    with pytest.raises(JewelError, match="choose one of first, all"):
+        sources_split(drawn_shops, valid=0.2, test=0.2, valid_from="every")
 
 
 def test_multi_source_train_writes_sources_and_the_holdout_report(drawn_shops, tmp_path):

@@ -34,6 +34,7 @@ SHARD_ROWS = 1024  # rows per Parquet shard of a Ray run: at most this much fini
 CPUS_PER_WORKER = 1  # each Ray model actor reserves one CPU and runs its model on one thread
 MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
 VALID, TEST = 0.15, 0.15  # split fractions of `jewel split` and `jewel train` (the rest trains)
+VALID_FROM = ("first", "all")  # `jewel train` with several DATA: the valid split from the first DATA, or from each
 NEAR_MISSES = ("key", "coin", "hair_clip", "button", "bottle_cap", "cufflinks")  # `jewel synth --near-misses`
 UNKNOWN_METHODS = ("msp", "energy", "knn")  # unknown-photo scores measured side by side (core.unknown)
 UNKNOWN_MODES = ("on", "off")  # `jewel predict --unknown`

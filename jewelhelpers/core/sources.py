@@ -1,7 +1,8 @@
 """Training on several sources (a shop's catalogue plus other photos): one manifest, each source weighed equally.
 
 The first DATA is the shop's own: split train / valid / test as `jewel train DATA` always did. Every further
-source is training rows only (its images are never in valid or test), keeps only the first DATA's classes, and is
+source is training rows only (its images are never in valid or test; with `valid_from="all"` each also gives its
+valid share, so the best epoch is chosen on every source's photos), keeps only the first DATA's classes, and is
 named by its folder (or CSV) name in the manifest's `source` column. Per-source balancing repeats each source's
 training rows up to the largest source's count (whole copies, then a seeded share for the remainder), so each
 source gives as many rows to the probe and to every epoch; the recipes' class balancing applies on top of that.
@@ -21,6 +22,7 @@ from .errors import JewelError
 from .images import read_items
 from .manifest import make_split
 from .metrics import match_classes
+from .settings import VALID_FROM
 
 SOURCE = "source"  # the manifest's column naming each row's source
 
@@ -58,17 +60,22 @@ def check_sources(datas: Sequence[str | Path], classes: Sequence[str] | None = N
 
 
 def sources_split(datas: Sequence[str | Path], valid: float, test: float, seed: int = 0,
-                  max_per_class: int | None = None, classes: Sequence[str] | None = None) -> pd.DataFrame:
+                  max_per_class: int | None = None, classes: Sequence[str] | None = None,
+                  valid_from: str = "first") -> pd.DataFrame:
     """The split manifest of several sources (path, label, split, group, source).
 
-    `datas[0]` is split as `make_split` does; the others are training rows only, limited to `classes` (default
-    the first DATA's). A source with none of them is refused (JewelError); rows of other classes are left out, said.
+    `datas[0]` is split as `make_split` does; the others are training rows only (with `valid_from="all"`, training
+    and valid rows; a source too small for a valid share of each class stays training rows, said), limited to
+    `classes` (default the first DATA's). A source with none of them is refused (JewelError); rows of other classes
+    are left out, said.
     """
+    if valid_from not in VALID_FROM:
+        raise JewelError(f"unknown valid source {valid_from!r}: choose one of {', '.join(VALID_FROM)}")
     names = source_names(datas)
     parts = []
     for i, (data, name) in enumerate(zip(datas, names)):
-        part = make_split(data, valid=valid if i == 0 else 0, test=test if i == 0 else 0, seed=seed,
-                          max_per_class=max_per_class)
+        part = _split_source(data, name, valid if i == 0 or valid_from == "all" else 0, test if i == 0 else 0,
+                             seed, max_per_class)
         if classes is None:
             classes = sorted(part["label"].unique())
         if i or set(part["label"]) - set(classes):
@@ -77,6 +84,18 @@ def sources_split(datas: Sequence[str | Path], valid: float, test: float, seed: 
         offset = 1 + max((int(p["group"].max()) for p in parts), default=-1)
         parts.append(part.assign(group=part["group"] + offset, **{SOURCE: name}))
     return pd.concat(parts, ignore_index=True)
+
+
+def _split_source(data: str | Path, name: str, valid: float, test: float, seed: int,
+                  max_per_class: int | None) -> pd.DataFrame:
+    """`make_split` of one source; a further source (test 0) too small for its valid share trains only, said."""
+    try:
+        return make_split(data, valid=valid, test=test, seed=seed, max_per_class=max_per_class)
+    except JewelError:
+        if test or not valid:
+            raise
+        print(f"source {name}: too few images per class for a valid share, so all of it trains", flush=True)
+        return make_split(data, valid=0, test=0, seed=seed, max_per_class=max_per_class)
 
 
 def balance_sources(rows: pd.DataFrame, seed: int = 0) -> np.ndarray:

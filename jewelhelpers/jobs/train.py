@@ -53,11 +53,12 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
           soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
-          classes: Sequence[str] | None = None, wise: float | None = None) -> dict:
+          classes: Sequence[str] | None = None, wise: float | None = None, valid_from: str = "first") -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
-    training rows of the first's classes, or of `classes` when given; each source weighs equally). With
+    training rows of the first's classes, or of `classes` when given; each source weighs equally; `valid_from="all"`
+    draws the valid split, which picks the best epoch, from every source, the test split still from the first). With
     `holdout_sources`, a model per source is trained the same way on the others and scored on it (RUN_DIR/holdout/,
     `holdout_sources.csv`, `.json` and `.png`).
 
@@ -86,7 +87,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     for folder in datas[1:]:
         check_outside_data(out, folder)
     run_dir = runs.prepare_run_dir(out, force, data=datas[0])
-    manifest = _write_split(datas, run_dir, prof, seed, classes)
+    manifest = _write_split(datas, run_dir, prof, seed, classes, valid_from)
     classes = list(classes) if classes else sorted(manifest["label"].unique())
     arch_name, reason = resolve_arch(prof.arch, weights, prof.pretrained)
     print(f"arch: {reason}", flush=True)
@@ -99,7 +100,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
             "weights_source": backbone.source, "arch_reason": reason, "profile": prof.name,
             "profile_settings": prof.to_dict(), "seed": seed,
             "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(datas[0].resolve()),
-            "sources": dict(zip(source_names(datas), (str(d.resolve()) for d in datas))), "manifest": MANIFEST,
+            "sources": dict(zip(source_names(datas), (str(d.resolve()) for d in datas))), "valid_from": valid_from,
+            "manifest": MANIFEST,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "lrs": None, "monitor": monitor, "best": None, "complete": False}
 
@@ -129,15 +131,15 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise)
+                       wise=wise, valid_from=valid_from)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 
 
 def _write_split(datas: list[Path], run_dir: Path, prof: Profile, seed: int,
-                 classes: Sequence[str] | None) -> pd.DataFrame:
+                 classes: Sequence[str] | None, valid_from: str) -> pd.DataFrame:
     manifest = sources_split(datas, valid=VALID, test=TEST, seed=seed, max_per_class=prof.max_per_class,
-                             classes=classes)
+                             classes=classes, valid_from=valid_from)
     write_manifest(manifest, run_dir / MANIFEST, datas[0])
     counts = manifest["split"].value_counts()
     per_source = (f" from {len(datas)} sources (" + ", ".join(f"{k} {v}" for k, v in
