@@ -183,6 +183,15 @@ def test_summary_names_counts_each_finding_and_what_to_do(result):
     assert "ignored: 2 file(s)" in text and "photo.jfif [JPEG]" in text
 
 
+def test_summary_of_balanced_classes_says_so_not_an_imbalance(tmp_path):
+    for label, seed in (("ring", 1), ("watch", 2)):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{i}.jpg").write_bytes(jpeg_bytes(pattern(seed * 10 + i)))
+    text = audit(tmp_path, progress=False).summary()
+    assert "Balanced: every class has 3 usable images." in text and "Imbalance" not in text
+
+
 def test_audit_never_writes_under_data_nor_changes_pil_globals(tmp_path):
     data = make_bad_folder(tmp_path / "data")
     before = snapshot(data)

@@ -134,6 +134,8 @@ class AuditResult:
                   for label, n in counts.items()]
         if not usable.min():
             lines.append(f"No usable images in: {', '.join(usable.index[usable == 0])}.")
+        elif len(counts) > 1 and usable.max() == usable.min():
+            lines.append(f"Balanced: every class has {usable.max()} usable images.")
         elif len(counts) > 1:
             lines.append(f"Imbalance: the largest class has {self.imbalance:.1f}x the usable images of the "
                          f"smallest ({usable.idxmax()} {usable.max()} vs {usable.idxmin()} {usable.min()}).")
