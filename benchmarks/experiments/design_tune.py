@@ -1,0 +1,82 @@
+"""Metric-trained last stage on drawn designs (issue 12, RESULTS.md): the frozen EfficientNet-Lite0's prefix maps of
+`make_synth(views=4)` designs at 160 px, cached once; a copy of the last stage (blocks[6], conv_head, bn2; its
+BatchNorms frozen, as `recipes.lpft.TailModel` holds them) trained with a supervised-contrastive loss on the design
+id of other designs, GeM-pooled and L2-normalised, scored by Recall@1/5 and MAP@R on held-out designs.
+
+Usage: design_tune.py TRAIN_PER_CLASS [EPOCHS]   (e.g. 200 = 1,000 training designs x 4 views)
+"""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1]),
+                str(Path(__file__).resolve().parent)]
+
+from beyond_labels import retrieval_scores  # noqa: E402
+from design_projection import supcon_loss  # noqa: E402
+from jewelhelpers.core.backbones import build_model  # noqa: E402
+from jewelhelpers.core.drawing import CLASSES, make_synth  # noqa: E402
+from jewelhelpers.core.forward import gem_pool, in_batches  # noqa: E402
+from jewelhelpers.recipes.lpft import TailModel, cut_last_stage, stage_inputs  # noqa: E402
+
+SIZE, DESIGNS_PER_STEP, LR = 160, 96, 3e-4
+
+
+def maps_of(prefix: torch.nn.Module, meta: dict, folder: str, per_class: int, seed: int):
+    """Draw `per_class` designs per class in 4 views; the prefix's maps of them and their design ids."""
+    start = time.time()
+    make_synth(folder, per_class=per_class, size=SIZE, seed=seed, views=4, progress=False)
+    table = pd.read_csv(Path(folder) / "designs.csv")
+    items = pd.DataFrame({"path": [str(Path(folder) / p) for p in table.path], "label": table.label})
+    maps, _ = stage_inputs(prefix, meta, items, progress=False)
+    print(folder, len(table), f"{time.time() - start:.0f}s", flush=True)
+    return maps, table.design.astype(str).values
+
+
+def scores(tail: torch.nn.Module, maps: torch.Tensor, groups: np.ndarray) -> dict:
+    tail.eval()
+    return retrieval_scores(in_batches(torch.nn.Sequential(tail, GeM()), maps).numpy(), groups)
+
+
+class GeM(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gem_pool(x)
+
+
+def main() -> None:
+    per_class, epochs = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    backbone = build_model("efficientnet_lite0", 5, pretrained=True)
+    meta = {"presize": SIZE, "size": SIZE, "mean": backbone.mean, "std": backbone.std, "classes": list(CLASSES)}
+    body = backbone.model[0].eval()
+    cut = cut_last_stage(body)
+    prefix = body[:cut].requires_grad_(False)
+    x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", 40, 0)
+    x_train, g_train = maps_of(prefix, meta, "/tmp/retrieval3/train", per_class, 1)
+    model = TailModel(body[cut:], GeM())
+    print("frozen", scores(model.tail, x_eval, g_eval), flush=True)
+    y = torch.tensor(pd.factorize(g_train)[0])
+    designs = y.unique()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], LR, weight_decay=1e-4)
+    for epoch in range(epochs):
+        start, losses = time.time(), []
+        model.train()
+        for chunk in designs[torch.randperm(len(designs))].split(DESIGNS_PER_STEP):
+            rows = torch.isin(y, chunk).nonzero().flatten()
+            loss = supcon_loss(F.normalize(model(x_train[rows]), dim=1), y[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        print(f"epoch {epoch} loss {np.mean(losses):.3f} {time.time() - start:.0f}s",
+              scores(model.tail, x_eval, g_eval), flush=True)
+
+
+if __name__ == "__main__":
+    main()
