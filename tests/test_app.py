@@ -63,6 +63,12 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """Ctrl-C's default action in the child, as a terminal gives it: a test run started in the background (`cmd &`
+    in a script) ignores SIGINT, and that would pass to `jewel app`, which then never hears the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Server:
     """`jewel app RUN --port P` as a user starts it; `stop()` presses Ctrl-C (SIGINT) and returns its exit status."""
 
@@ -72,7 +78,7 @@ class Server:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([str(JEWEL), "app", str(run), "--port", str(self.port), *args],
                                          stdout=out, stderr=subprocess.STDOUT, cwd=log.parent,
-                                         env=os.environ | {"CUDA_VISIBLE_DEVICES": ""})
+                                         env=os.environ | {"CUDA_VISIBLE_DEVICES": ""}, preexec_fn=ctrl_c_as_in_a_terminal)
         deadline = time.monotonic() + 120
         while "press Ctrl-C to stop" not in self.output():
             assert self.proc.poll() is None and time.monotonic() < deadline, self.output()[-3000:]
