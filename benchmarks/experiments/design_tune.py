@@ -38,14 +38,17 @@ def maps_of(prefix: torch.nn.Module, meta: dict, folder: str, per_class: int, se
     return maps, table.design.astype(str).values
 
 
-def scores(tail: torch.nn.Module, maps: torch.Tensor, groups: np.ndarray) -> dict:
-    tail.eval()
-    return retrieval_scores(in_batches(torch.nn.Sequential(tail, GeM()), maps).numpy(), groups)
-
-
 class GeM(torch.nn.Module):
+    """`core.forward.gem_pool` as the head of a `TailModel`: maps -> the similar-photos embedding (before L2)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gem_pool(x)
+
+
+def scores(model: TailModel, maps: torch.Tensor, groups: np.ndarray) -> dict:
+    """Recall@1/5 and MAP@R of the model's GeM embeddings of `maps` (design ids `groups`)."""
+    model.eval()
+    return retrieval_scores(in_batches(model, maps).numpy(), groups)
 
 
 def main() -> None:
@@ -60,7 +63,7 @@ def main() -> None:
     x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", 40, 0)
     x_train, g_train = maps_of(prefix, meta, "/tmp/retrieval3/train", per_class, 1)
     model = TailModel(body[cut:], GeM())
-    print("frozen", scores(model.tail, x_eval, g_eval), flush=True)
+    print("frozen", scores(model, x_eval, g_eval), flush=True)
     y = torch.tensor(pd.factorize(g_train)[0])
     designs = y.unique()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], LR, weight_decay=1e-4)
@@ -75,7 +78,7 @@ def main() -> None:
             opt.step()
             losses.append(loss.item())
         print(f"epoch {epoch} loss {np.mean(losses):.3f} {time.time() - start:.0f}s",
-              scores(model.tail, x_eval, g_eval), flush=True)
+              scores(model, x_eval, g_eval), flush=True)
 
 
 if __name__ == "__main__":
