@@ -30,7 +30,8 @@ SIZE, DESIGNS_PER_STEP, LR = 160, 96, 3e-4
 def maps_of(prefix: torch.nn.Module, meta: dict, folder: str, per_class: int, seed: int):
     """Draw `per_class` designs per class in 4 views; the prefix's maps of them and their design ids."""
     start = time.time()
-    make_synth(folder, per_class=per_class, size=SIZE, seed=seed, views=4, progress=False)
+    if not (Path(folder) / "designs.csv").exists():  # drawn by an earlier run: the same seed gives the same images
+        make_synth(folder, per_class=per_class, size=SIZE, seed=seed, views=4, progress=False)
     table = pd.read_csv(Path(folder) / "designs.csv")
     items = pd.DataFrame({"path": [str(Path(folder) / p) for p in table.path], "label": table.label})
     maps, _ = stage_inputs(prefix, meta, items, progress=False)
@@ -61,7 +62,7 @@ def main() -> None:
     cut = cut_last_stage(body)
     prefix = body[:cut].requires_grad_(False)
     x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", 40, 0)
-    x_train, g_train = maps_of(prefix, meta, "/tmp/retrieval3/train", per_class, 1)
+    x_train, g_train = maps_of(prefix, meta, f"/tmp/retrieval3/train{per_class}", per_class, 1)
     model = TailModel(body[cut:], GeM())
     print("frozen", scores(model, x_eval, g_eval), flush=True)
     y = torch.tensor(pd.factorize(g_train)[0])
