@@ -3,7 +3,8 @@
 BatchNorms frozen, as `recipes.lpft.TailModel` holds them) trained with a supervised-contrastive loss on the design
 id of other designs, GeM-pooled and L2-normalised, scored by Recall@1/5 and MAP@R on held-out designs.
 
-Usage: design_tune.py TRAIN_PER_CLASS [EPOCHS]   (e.g. 200 = 1,000 training designs x 4 views)
+Usage: design_tune.py TRAIN [EPOCHS]   TRAIN: designs per class, e.g. 200 = 1,000 training designs x 4 views (seed
+1), or PER_CLASS@SEED,... to pool several drawings (400@1,150@2: each seed draws other designs; the evaluation's is 0)
 """
 import sys
 import time
@@ -53,7 +54,8 @@ def scores(model: TailModel, maps: torch.Tensor, groups: np.ndarray) -> dict:
 
 
 def main() -> None:
-    per_class, epochs = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    train = [tuple(int(v) for v in (part + "@1").split("@")[:2]) for part in sys.argv[1].split(",")]
+    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     torch.manual_seed(0)
     torch.set_num_threads(2)
     backbone = build_model("efficientnet_lite0", 5, pretrained=True)
@@ -62,7 +64,9 @@ def main() -> None:
     cut = cut_last_stage(body)
     prefix = body[:cut].requires_grad_(False)
     x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", 40, 0)
-    x_train, g_train = maps_of(prefix, meta, f"/tmp/retrieval3/train{per_class}", per_class, 1)
+    parts = [maps_of(prefix, meta, f"/tmp/retrieval3/train{n}-s{s}", n, s) for n, s in train]
+    x_train = torch.cat([x for x, _ in parts])
+    g_train = np.concatenate([[f"s{s}_{g}" for g in groups] for (_, s), (_, groups) in zip(train, parts)])
     model = TailModel(body[cut:], GeM())
     print("frozen", scores(model, x_eval, g_eval), flush=True)
     y = torch.tensor(pd.factorize(g_train)[0])
