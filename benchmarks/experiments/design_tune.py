@@ -29,9 +29,9 @@ SIZE, DESIGNS_PER_STEP, LR = 160, 96, 3e-4
 
 
 def maps_of(prefix: torch.nn.Module, meta: dict, folder: str, per_class: int, seed: int):
-    """Draw `per_class` designs per class in 4 views; the prefix's maps of them and their design ids."""
+    """`per_class` designs per class in 4 views (drawn unless `folder` holds them); their prefix maps and design ids."""
     start = time.time()
-    if not (Path(folder) / "designs.csv").exists():  # drawn by an earlier run: the same seed gives the same images
+    if not (Path(folder) / "designs.csv").exists():  # the same seed draws the same images: no need to redraw
         make_synth(folder, per_class=per_class, size=SIZE, seed=seed, views=4, progress=False)
     table = pd.read_csv(Path(folder) / "designs.csv")
     items = pd.DataFrame({"path": [str(Path(folder) / p) for p in table.path], "label": table.label})
@@ -54,7 +54,7 @@ def scores(model: TailModel, maps: torch.Tensor, groups: np.ndarray) -> dict:
 
 
 def main() -> None:
-    train = [tuple(int(v) for v in (part + "@1").split("@")[:2]) for part in sys.argv[1].split(",")]
+    train = [(int(n), int(s or 1)) for n, _, s in (part.partition("@") for part in sys.argv[1].split(","))]
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     torch.manual_seed(0)
     torch.set_num_threads(2)
