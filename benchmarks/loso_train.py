@@ -10,7 +10,8 @@ model and each mix; the means.
 
     flock /work/helpers/heavy.lock .venv/bin/python benchmarks/loso_train.py --seed 0 --work /tmp/loso-train  # ~25 min
 
-`--valid-from all` and `--composites N` measure those levers the same way (their own run folder in --work).
+`--valid-from all`, `--composites N`, `--size PX`, `--lr LR` and `--epochs N` measure those levers the same way
+(each lever set gets its own run folder in --work).
 """
 from __future__ import annotations
 
@@ -66,15 +67,20 @@ def main() -> None:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--valid-from", default="first", help="first | all: the valid split's sources (jobs.train)")
     ap.add_argument("--composites", type=int, default=0, help="per class, products on white pasted on drawn scenes")
+    ap.add_argument("--size", type=int, help="training image size (default: the profile's)")
+    ap.add_argument("--lr", type=float, help="the last stage's fine-tuning rate (default: the profile's)")
+    ap.add_argument("--epochs", type=int, help="the last stage's epochs (default: the profile's)")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     args = ap.parse_args()
     run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}")
-                       + (f"-comp{args.composites}" if args.composites else ""))
+                       + (f"-comp{args.composites}" if args.composites else "")
+                       + "".join(f"-{name}{value:g}" for name, value in
+                                 (("size", args.size), ("lr", args.lr), ("ep", args.epochs)) if value))
     if not args.report_only:
         from jewelhelpers.jobs.train import train
         train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
               classes=list(CLASSES), holdout_sources=True, force=True, valid_from=args.valid_from,
-              composites=args.composites or None)
+              composites=args.composites or None, size=args.size, lr=args.lr, epochs=args.epochs)
     print(report(run).round(3).to_string())
 
 
