@@ -73,9 +73,8 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     args = ap.parse_args()
     run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}")
-                       + (f"-comp{args.composites}" if args.composites else "")
-                       + "".join(f"-{name}{value:g}" for name, value in
-                                 (("size", args.size), ("lr", args.lr), ("ep", args.epochs)) if value))
+                       + "".join(f"-{name}{value:g}" for name, value in (("comp", args.composites), ("size", args.size),
+                                                                          ("lr", args.lr), ("ep", args.epochs)) if value))
     if not args.report_only:
         from jewelhelpers.jobs.train import train
         train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
