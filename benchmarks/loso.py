@@ -20,6 +20,9 @@ adds the shipped 288 px; centre crop, or the whole image squished to a square) a
 40 composites per class of each real source is drawn once (cached with the features); a probe held out on a source
 adds N per class drawn from the *other* sources' composites only.
 
+`--drawn N ...` measures more (or fewer) drawn images per class than the base's 80, from one pool drawn as large as
+the largest N (its first 80 per class are the base's pool, image for image: the same seeds).
+
 A pool missing from the cache is drawn with the *current* `core.drawing`: the `v1` pool of RESULTS.md was drawn
 before issue 16's fix (commit 80823ea), so to compare drawings, draw each pool from its own checkout first.
     .venv/bin/python benchmarks/loso.py --max-per-class 3 --drawn-per-class 4 --seeds 1 --cache /tmp/x  # a test
@@ -232,11 +235,16 @@ def main() -> None:
     ap.add_argument("--cues", action="store_true", help="only print what drawn and real photos differ in, per class")
     ap.add_argument("--composites", type=int, nargs="+", default=None,
                     help="only measure these numbers of composites per class against the base (3 seeds each)")
+    ap.add_argument("--drawn", type=int, nargs="+", default=None,
+                    help="only measure these numbers of drawn images per class against the base's 80 (3 seeds each; "
+                         "each pool is drawn as large as the largest)")
     ap.add_argument("--out", type=Path, default=None, help="also write every row as CSV here")
     args = ap.parse_args()
     t0 = time.time()
     real = real_items(args.data, args.max_per_class)
-    pools = {name: drawn_items(args.cache / f"drawn-{name}", args.drawn_per_class) for name in args.drawings}
+    per_class = max([args.drawn_per_class, *(args.drawn or [])])
+    pools = {name: drawn_items(args.cache / (f"drawn-{name}" + ("" if per_class == 80 else f"-{per_class}")), per_class)
+             for name in args.drawings}
     comp = composite_pool(real, args.cache / "composites") if args.composites else None
     loso = Loso(real, pools, args.cache / "features", composites=comp)
     if args.extract:
@@ -276,6 +284,10 @@ def main() -> None:
 
     measure(f"shipped probe settings at {size} px (balanced, C=0.01, 80 drawn {base.drawing})", base, args.seeds, None)
     first = rows[0]["setting"]
+    if args.drawn:
+        for n in args.drawn:
+            measure(f"{n} drawn per class", replace(base, drawn=n), args.seeds, first)
+        return _print_rows(rows, args.out, f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}")
     if args.composites:
         print("composites per source:", comp.groupby(["source", "label"]).size().unstack(fill_value=0).to_dict("index"))
         for n in args.composites:
