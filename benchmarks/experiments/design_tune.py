@@ -53,22 +53,33 @@ def scores(model: TailModel, maps: torch.Tensor, groups: np.ndarray) -> dict:
     return retrieval_scores(in_batches(model, maps).numpy(), groups)
 
 
-def main() -> None:
-    train = [(int(n), int(s or 1)) for n, _, s in (part.partition("@") for part in sys.argv[1].split(","))]
-    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+def frozen_lite0() -> tuple[torch.nn.Sequential, int, torch.nn.Module, dict]:
+    """Seeded torch on 2 threads; the ImageNet Lite0 body, where its last stage starts, its frozen prefix, the meta."""
     torch.manual_seed(0)
     torch.set_num_threads(2)
     backbone = build_model("efficientnet_lite0", 5, pretrained=True)
     meta = {"presize": SIZE, "size": SIZE, "mean": backbone.mean, "std": backbone.std, "classes": list(CLASSES)}
     body = backbone.model[0].eval()
     cut = cut_last_stage(body)
-    prefix = body[:cut].requires_grad_(False)
+    return body, cut, body[:cut].requires_grad_(False), meta
+
+
+def main() -> None:
+    train = [(int(n), int(s or 1)) for n, _, s in (part.partition("@") for part in sys.argv[1].split(","))]
+    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    body, cut, prefix, meta = frozen_lite0()
     x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", 40, 0)
     parts = [maps_of(prefix, meta, f"/tmp/retrieval3/train{n}-s{s}", n, s) for n, s in train]
     x_train = torch.cat([x for x, _ in parts])
     g_train = np.concatenate([[f"s{s}_{g}" for g in groups] for (_, s), (_, groups) in zip(train, parts)])
     model = TailModel(body[cut:], GeM())
     print("frozen", scores(model, x_eval, g_eval), flush=True)
+    tune(model, x_train, g_train, x_eval, g_eval, epochs)
+
+
+def tune(model: TailModel, x_train: torch.Tensor, g_train: np.ndarray, x_eval: torch.Tensor, g_eval: np.ndarray,
+         epochs: int) -> None:
+    """SupCon on the design ids `g_train`, DESIGNS_PER_STEP designs a step; the evaluation's scores after each epoch."""
     y = torch.tensor(pd.factorize(g_train)[0])
     designs = y.unique()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], LR, weight_decay=1e-4)
@@ -84,7 +95,6 @@ def main() -> None:
             losses.append(loss.item())
         print(f"epoch {epoch} loss {np.mean(losses):.3f} {time.time() - start:.0f}s",
               scores(model, x_eval, g_eval), flush=True)
-
 
 if __name__ == "__main__":
     main()
