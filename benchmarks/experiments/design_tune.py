@@ -96,5 +96,6 @@ def tune(model: TailModel, x_train: torch.Tensor, g_train: np.ndarray, x_eval: t
         print(f"epoch {epoch} loss {np.mean(losses):.3f} {time.time() - start:.0f}s",
               scores(model, x_eval, g_eval), flush=True)
 
+
 if __name__ == "__main__":
     main()
