@@ -243,7 +243,9 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     (x_train, y_train), (x_valid, y_valid) = train_maps, valid_maps
     probe = fit_probe(model.pooled(x_train).numpy(), [classes[i] for i in y_train], classes, balanced=True, C=PROBE_C)
     head_from_probe(head[-1], probe)
-    dls = DataLoaders.from_dsets(TensorDataset(x_train, y_train), TensorDataset(x_valid, y_valid), bs=bs)
+    # the maps are tensors in memory: worker processes would only add forks (which can deadlock after threads)
+    dls = DataLoaders.from_dsets(TensorDataset(x_train, y_train), TensorDataset(x_valid, y_valid), bs=bs,
+                                 num_workers=0)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(weight=balanced_weights(y_train, len(classes))),
                     metrics=make_metrics(), splitter=lambda m: [list(m.tail.parameters()), list(m.head.parameters())],
                     path=Path(path))
