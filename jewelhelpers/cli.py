@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="another shop's photos to score beside the probe (repeatable; default JEWEL_EXTERNAL_DATA)")
     s.add_argument("--composites", type=int,
                    help="lpft: per class, training products on white cut out and pasted on drawn scenes (default 0)")
+    s.add_argument("--drawn", type=int, metavar="N",
+                   help="lpft: drawn images per class mixed into training (default: the profile's, 80 in quick; 0: none)")
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")
@@ -182,7 +184,7 @@ def _cmd_train(a) -> int:
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
                     composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise,
-                    valid_from=a.valid_from)
+                    valid_from=a.valid_from, drawn=a.drawn)
     print(summary_line(summary))
     return 0
 

@@ -179,3 +179,20 @@ def test_profiles_refuse_an_unknown_recipe_or_an_empty_soup():
     with pytest.raises(JewelError, match="soup"):
         get_profile("smoke", soup=0)
     assert get_profile("quick").recipe == "lpft" and get_profile("quick", recipe="classic").recipe == "classic"
+
+
+def test_drawn_sets_how_many_drawn_images_per_class_join_training(image_folder, tmp_path, capsys):
+    """`jewel train --drawn N` replaces the profile's drawn images per class (2 in smoke); 0 mixes in none;
+    a negative count, or --drawn with the classic recipe, is a one-line error before any training."""
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--size", "32",
+                 "--drawn", "3"]) == 0
+    meta = runs.read_meta(run)
+    assert meta["profile_settings"]["synth_mix"] == 3 and meta["lrs"]["drawn_images"] == 3 * len(meta["classes"])
+    assert main(["train", str(image_folder), "--out", str(tmp_path / "none"), "--profile", "smoke", "--size", "32",
+                 "--drawn", "0"]) == 0
+    assert runs.read_meta(tmp_path / "none")["lrs"]["drawn_images"] == 0
+    capsys.readouterr()
+    for bad in (["--drawn", "-1"], ["--drawn", "5", "--recipe", "classic"]):
+        assert main(["train", str(image_folder), "--out", str(tmp_path / "bad"), "--profile", "smoke", *bad]) == 2
+        assert "--drawn" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -88,6 +88,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"unknown recipe {profile.recipe!r}: choose one of {', '.join(RECIPES)}")
     if profile.soup < 1 or profile.epochs < 1:
         raise JewelError(f"soup and epochs must be at least 1 (got soup={profile.soup}, epochs={profile.epochs})")
+    if profile.synth_mix < 0:
+        raise JewelError(f"--drawn must be 0 or more images per class, not {profile.synth_mix}")
     if not 0 <= profile.wise <= 1:
         raise JewelError(f"--wise must be between 0 (the probe) and 1 (fine-tuned), not {profile.wise}")
     return profile

@@ -53,7 +53,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           monitor: str = "valid_loss", patience: int = 3, max_per_class: int | None = None,
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
           soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
-          classes: Sequence[str] | None = None, wise: float | None = None, valid_from: str = "first") -> dict:
+          classes: Sequence[str] | None = None, wise: float | None = None, valid_from: str = "first",
+          drawn: int | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
@@ -62,6 +63,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     `holdout_sources`, a model per source is trained the same way on the others and scored on it (RUN_DIR/holdout/,
     `holdout_sources.csv`, `.json` and `.png`).
 
+    `drawn` is the LP-FT recipe's drawn images per class mixed into training (`Profile.synth_mix`; 0: none).
     `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
     model, a frozen-feature probe is scored on the test split and on every folder of `external` (default
     `$JEWEL_EXTERNAL_DATA`): `baseline.csv`. Refuses a non-empty `out` unless `force`, and an `out` inside DATA
@@ -72,9 +74,10 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise)
-    if (prof.composites or prof.wise != 1) and prof.recipe != "lpft":
-        raise JewelError("--composites and --wise go with the lpft recipe (the default): leave out --recipe classic")
+                       wise=wise, synth_mix=drawn)
+    if (prof.composites or prof.wise != 1 or drawn) and prof.recipe != "lpft":
+        raise JewelError("--composites, --drawn and --wise go with the lpft recipe (the default): "
+                         "leave out --recipe classic")
     datas = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
     if not datas:
         raise JewelError("give at least one DATA folder or CSV to train on")
@@ -131,7 +134,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, valid_from=valid_from)
+                       wise=wise, valid_from=valid_from, drawn=drawn)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 
