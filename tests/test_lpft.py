@@ -3,6 +3,7 @@ the drawn images mixed in, and the `lpft` recipe's run (including Ctrl-C before 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ from jewelhelpers.core.errors import JewelError
 from jewelhelpers.recipes.lpft import (
     TailModel, average_states, balanced_weights, cut_last_stage, fit_lpft, head_from_probe)
 from jewelhelpers.core.probe import fit_probe
-from jewelhelpers.core.drawing import synth_items
+from jewelhelpers.core import drawing
+from jewelhelpers.core.drawing import drawn_once, synth_items
 from jewelhelpers.recipes.fitting import KeepBest
 
 
@@ -96,6 +98,20 @@ def test_drawn_images_only_for_the_classes_the_drawer_knows(tmp_path):
     assert all(str(p).startswith(str(tmp_path)) for p in items["path"])
     assert synth_items(tmp_path / "b", ["shoe", "hat"], per_class=2, size=32).empty
     assert synth_items(tmp_path / "c", ["ring"], per_class=0, size=32).empty
+
+
+def test_drawn_once_draws_each_setting_once_per_process(monkeypatch):
+    """A leave-one-source-out trains up to seven times on the same drawn images: they are drawn once."""
+    calls = []
+    make = drawing.make_synth
+    monkeypatch.setattr(drawing, "make_synth", lambda *a, **k: calls.append(k["seed"]) or make(*a, **k))
+    first = drawn_once(["ring", "watch"], 2, 32, seed=7)
+    first.loc[0, "label"] = "changed by the caller"
+    again = drawn_once(["ring", "watch"], 2, 32, seed=7)
+    assert calls == [7] and sorted(again["label"]) == ["ring", "ring", "watch", "watch"]
+    assert all(Path(p).is_file() for p in again["path"])
+    other = drawn_once(["ring", "watch"], 2, 32, seed=8)
+    assert calls == [7, 8] and set(other["path"]).isdisjoint(again["path"])
 
 
 def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(lpft_setup, tmp_path):

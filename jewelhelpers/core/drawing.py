@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pandas as pd
@@ -763,3 +764,18 @@ def synth_items(out: str | Path, classes: Sequence[str], per_class: int, size: i
         return pd.DataFrame(columns=["path", "label"])
     items = read_items(make_synth(out, per_class=per_class, size=size, seed=seed, progress=False))
     return items[items["label"].isin(shared)].reset_index(drop=True)
+
+
+_DRAWN: dict[tuple, tuple[TemporaryDirectory, pd.DataFrame]] = {}
+
+
+def drawn_once(classes: Sequence[str], per_class: int, size: int, seed: int) -> pd.DataFrame:
+    """`synth_items` drawn once per process for the same arguments, into a temporary folder removed at exit.
+
+    The same seed draws the same images, so a leave-one-source-out (one training per source) draws them once.
+    """
+    key = (tuple(classes), per_class, size, seed)
+    if key not in _DRAWN:
+        tmp = TemporaryDirectory(prefix="jewel-drawn-")
+        _DRAWN[key] = (tmp, synth_items(tmp.name, classes, per_class, size, seed))
+    return _DRAWN[key][1].copy()

@@ -39,7 +39,7 @@ from torch.utils.data import TensorDataset
 
 from ..core.backbones import Backbone
 from ..core.composite import composite_items
-from ..core.drawing import synth_items
+from ..core.drawing import drawn_once
 from ..core.errors import JewelError
 from ..core.forward import PooledBody, RunLogits, in_batches, logits_and_pooled, passed_on, run_logits
 from ..core.metrics import classification_metrics
@@ -323,8 +323,8 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
     each image still goes through the frozen layers once.
 
     The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images are drawn in a
-    thread while the photos go through the frozen layers, into a temporary folder, gone once their feature maps
-    are computed. `frozen` (made here if not given) keeps the
+    thread while the photos go through the frozen layers, into a temporary folder kept for the process's next
+    training with the same drawing (`core.drawing.drawn_once`) and gone at exit. `frozen` (made here if not given) keeps the
     maps of the sets `train`, `drawn` and `valid` for the caller to reuse.
     """
     _check_linear_head(backbone)
@@ -334,7 +334,7 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
     start = time.perf_counter()
     with TemporaryDirectory(prefix="jewel-drawn-") as tmp, ThreadPoolExecutor(max_workers=1) as drawer:
         # drawing (one core) runs while the photos go through the frozen layers; the same seed, the same images
-        drawing = drawer.submit(synth_items, tmp, meta["classes"], prof.synth_mix, prof.presize, seed=seed + 1)
+        drawing = drawer.submit(drawn_once, meta["classes"], prof.synth_mix, prof.presize, seed + 1)
         train_rows = manifest.loc[manifest["split"] == "train", [c for c in (*columns, SOURCE) if c in manifest]]
         photos = frozen.run("train", train_rows)
         valid = frozen.run("valid", manifest.loc[manifest["split"] == "valid", columns])
