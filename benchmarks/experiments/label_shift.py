@@ -14,7 +14,7 @@ Two levels, each held-out source scored without and with adaptation (paired: the
 - `--runs RUN ...`: the held-out models of `benchmarks/loso_train.py` runs (the shipped recipe, fine-tuned; their
   own temperature), each scored on the source it did not see (probabilities cached as RUN/heldout_probs.npz).
 
-    .venv/bin/pip install quapy   # the `bench` extra of pyproject.toml
+    .venv/bin/pip install quapy   # this experiment only: not a dependency of the project
     .venv/bin/python benchmarks/experiments/label_shift.py --cache /tmp/jewel-loso --seeds 3
     .venv/bin/python benchmarks/experiments/label_shift.py --runs /tmp/loso-train/run-s0 /tmp/loso-train/run-s0-ep2
 """
