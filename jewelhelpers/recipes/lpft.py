@@ -324,15 +324,15 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
 
     The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images are drawn in a
     thread while the photos go through the frozen layers, into a temporary folder kept for the process's next
-    training with the same drawing (`core.drawing.drawn_once`) and gone at exit. `frozen` (made here if not given) keeps the
-    maps of the sets `train`, `drawn` and `valid` for the caller to reuse.
+    training with the same drawing (`core.drawing.drawn_once`) and gone at exit. `frozen` (made here if not
+    given) keeps the maps of the sets `train`, `drawn` and `valid` for the caller to reuse.
     """
     _check_linear_head(backbone)
     timings: dict = {}
     columns = ["path", "label"]
     frozen = frozen or FrozenPass(backbone, meta)
     start = time.perf_counter()
-    with TemporaryDirectory(prefix="jewel-drawn-") as tmp, ThreadPoolExecutor(max_workers=1) as drawer:
+    with TemporaryDirectory(prefix="jewel-composites-") as tmp, ThreadPoolExecutor(max_workers=1) as drawer:
         # drawing (one core) runs while the photos go through the frozen layers; the same seed, the same images
         drawing = drawer.submit(drawn_once, meta["classes"], prof.synth_mix, prof.presize, seed + 1)
         train_rows = manifest.loc[manifest["split"] == "train", [c for c in (*columns, SOURCE) if c in manifest]]
