@@ -282,7 +282,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         return row
 
-    measure(f"shipped probe settings at {size} px (balanced, C=0.01, 80 drawn {base.drawing})", base, args.seeds, None)
+    measure(f"shipped probe settings at {size} px (balanced, C=0.01, {base.drawn} drawn {base.drawing})", base, args.seeds, None)
     first = rows[0]["setting"]
     if args.drawn:
         for n in args.drawn:
