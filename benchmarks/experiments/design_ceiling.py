@@ -8,7 +8,9 @@ ci from `default_rng([0, ci, i, v + 1])`; this script draws views 4 .. 4 + VIEWS
 scored on the evaluation's own 800 views, as design_tune scores it. An embedding that has seen every design cannot be
 beaten by one that has not: what it misses, the drawing's views make indistinguishable (or too costly to learn).
 
-Usage: design_ceiling.py [VIEWS] [EPOCHS]     (default 8 views, 100 epochs; about 10 min alone on 2 cores)
+Usage: design_ceiling.py [VIEWS] [EPOCHS] [PER_STEP]
+(default 8 views, 100 epochs, all views each step: about 10 min alone on 2 cores; with PER_STEP, each step takes
+that many of a design's VIEWS views at random: views "drawn afresh" from a large pool at the cost of PER_STEP)
 """
 import sys
 from pathlib import Path
@@ -57,6 +59,7 @@ def per_class(model: TailModel, maps: torch.Tensor, groups: np.ndarray) -> pd.Da
 def main() -> None:
     views = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    per_step = int(sys.argv[3]) if len(sys.argv) > 3 else None
     body, cut, prefix, meta = frozen_lite0()
     x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", EVAL_PER_CLASS, 0)
     folder = Path(f"/tmp/retrieval3/ceiling-views{views}")
@@ -64,7 +67,7 @@ def main() -> None:
     x_train, g_train = maps_of(prefix, meta, str(folder), EVAL_PER_CLASS, 0)
     model = TailModel(body[cut:], GeM())
     print("frozen, per class\n" + per_class(model, x_eval, g_eval).round(3).to_string(), flush=True)
-    tune(model, x_train, g_train, x_eval, g_eval, epochs)
+    tune(model, x_train, g_train, x_eval, g_eval, epochs, per_step)
     print("trained on the evaluation's own designs, per class\n" + per_class(model, x_eval, g_eval).round(3).to_string())
 
 

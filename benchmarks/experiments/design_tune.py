@@ -78,8 +78,10 @@ def main() -> None:
 
 
 def tune(model: TailModel, x_train: torch.Tensor, g_train: np.ndarray, x_eval: torch.Tensor, g_eval: np.ndarray,
-         epochs: int) -> None:
-    """SupCon on the design ids `g_train`, DESIGNS_PER_STEP designs a step; the evaluation's scores after each epoch."""
+         epochs: int, views: int | None = None) -> None:
+    """SupCon on the design ids `g_train`, DESIGNS_PER_STEP designs a step; the evaluation's scores after each epoch.
+
+    `views`: each step takes that many of a design's views, drawn at random each time (all of them if None)."""
     y = torch.tensor(pd.factorize(g_train)[0])
     designs = y.unique()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], LR, weight_decay=1e-4)
@@ -88,6 +90,9 @@ def tune(model: TailModel, x_train: torch.Tensor, g_train: np.ndarray, x_eval: t
         model.train()
         for chunk in designs[torch.randperm(len(designs))].split(DESIGNS_PER_STEP):
             rows = torch.isin(y, chunk).nonzero().flatten()
+            if views:
+                rows = rows[torch.randperm(len(rows))]
+                rows = torch.cat([rows[y[rows] == d][:views] for d in chunk])
             loss = supcon_loss(F.normalize(model(x_train[rows]), dim=1), y[rows])
             opt.zero_grad()
             loss.backward()
