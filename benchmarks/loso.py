@@ -20,6 +20,9 @@ adds the shipped 288 px; centre crop, or the whole image squished to a square) a
 40 composites per class of each real source is drawn once (cached with the features); a probe held out on a source
 adds N per class drawn from the *other* sources' composites only.
 
+`--archs A ...` measures other frozen bodies' features (`efficientnet_lite1`, `efficientnet_lite2`: ImageNet weights
+from their pip packages) in place of Lite0's, at the base's size.
+
 `--drawn N ...` measures more (or fewer) drawn images per class than the base's 80, from one pool drawn as large as
 the largest N (its first 80 per class are the base's pool, image for image: the same seeds).
 
@@ -78,6 +81,7 @@ class Setting:
     drawn: int = 80  # drawn images per class added to training (0: none)
     drawing: str = "v1"  # which drawn pool (v1: before issue 16's fixes)
     composites: int = 0  # composites per class (of the sources trained on) added to training
+    arch: str = ARCH  # the frozen body whose features the probe reads
 
 
 def real_items(data: Path, max_per_class: int | None = None) -> pd.DataFrame:
@@ -110,14 +114,15 @@ def composite_pool(real: pd.DataFrame, folder: Path, per_class: int = 40) -> pd.
     return pd.read_csv(listing)
 
 
-def features(items: pd.DataFrame, size: int, view: str, cache: Path, progress: bool = True) -> np.ndarray:
-    """(n, d) frozen Lite0 features; squished views are computed for non-square images only (same otherwise)."""
-    mean, std = norm_stats(ARCH)
-    x = extract_features(ARCH, list(items["path"]), size, mean, std, cache_dir=cache, progress=progress)[:, 0]
+def features(items: pd.DataFrame, size: int, view: str, cache: Path, progress: bool = True,
+             arch: str = ARCH) -> np.ndarray:
+    """(n, d) frozen `arch` features; squished views are computed for non-square images only (same otherwise)."""
+    mean, std = norm_stats(arch)
+    x = extract_features(arch, list(items["path"]), size, mean, std, cache_dir=cache, progress=progress)[:, 0]
     if view == "squish":
         wide = np.array([len(set(Image.open(p).size)) > 1 for p in items["path"]])
         if wide.any():
-            x[wide] = extract_features(ARCH, list(items["path"][wide]), size, mean, std, views=2, aug=Squish(),
+            x[wide] = extract_features(arch, list(items["path"][wide]), size, mean, std, views=2, aug=Squish(),
                                        cache_dir=cache, progress=progress)[:, 1]
     return x
 
@@ -131,12 +136,12 @@ class Loso:
         self.composites = composites
         self._x: dict[tuple, np.ndarray] = {}
 
-    def x(self, part: str, size: int, view: str) -> np.ndarray:
-        key = (part, size, view)
+    def x(self, part: str, size: int, view: str, arch: str = ARCH) -> np.ndarray:
+        key = (part, size, view, arch)
         if key not in self._x:
             items = {"real": self.real, "composites": self.composites}.get(part)
             items = self.pools[part] if items is None else items
-            self._x[key] = features(items, size, view if part == "real" else "crop", self.cache, self.progress)
+            self._x[key] = features(items, size, view if part == "real" else "crop", self.cache, self.progress, arch)
         return self._x[key]
 
     def sources(self) -> list[str]:
@@ -145,9 +150,9 @@ class Loso:
     def run(self, s: Setting, seed: int = 0) -> dict[str, float]:
         """Accuracy on each source left out (probe trained on the rest); seed > 0 trains on a seeded 90% of it."""
         rng = np.random.default_rng(seed)
-        xr, pool = self.x("real", s.size, s.view), self.pools[s.drawing]
-        xd = self.x(s.drawing, s.size, "crop")
-        drawn_x = np.concatenate([self.x(name, s.size, "crop") for name in self.pools])  # every pool: comparable
+        xr, pool = self.x("real", s.size, s.view, s.arch), self.pools[s.drawing]
+        xd = self.x(s.drawing, s.size, "crop", s.arch)
+        drawn_x = np.concatenate([self.x(name, s.size, "crop", s.arch) for name in self.pools])  # every pool: comparable
         drawn_y = np.concatenate([p["label"].to_numpy() for p in self.pools.values()])
         keep = rng.random(len(self.real)) < 0.9 if seed else np.ones(len(self.real), bool)
         picked = np.concatenate([rng.permutation(np.flatnonzero(pool["label"].to_numpy() == c))[:s.drawn]
@@ -163,7 +168,7 @@ class Loso:
                 eligible = comp["source"].to_numpy() != held
                 pick = np.concatenate([rng.permutation(np.flatnonzero(eligible & (comp["label"].to_numpy() == c)))
                                        [:s.composites] for c in CLASSES]).astype(int)
-                x = np.concatenate([x, self.x("composites", s.size, "crop")[pick]])
+                x = np.concatenate([x, self.x("composites", s.size, "crop", s.arch)[pick]])
                 y = y + list(comp["label"].iloc[pick])
             probe = fit_probe(x, y, CLASSES, balanced=s.balanced, C=s.C)
             if held == "drawn":
@@ -238,6 +243,9 @@ def main() -> None:
     ap.add_argument("--drawn", type=int, nargs="+", default=None,
                     help="only measure these numbers of drawn images per class against the base's 80 (3 seeds each; "
                          "each pool is drawn as large as the largest)")
+    ap.add_argument("--archs", nargs="+", default=None,
+                    help="only measure these frozen bodies (e.g. efficientnet_lite2) against the base's Lite0, at the "
+                         "base's size (3 seeds each; with --extract, cache their features)")
     ap.add_argument("--out", type=Path, default=None, help="also write every row as CSV here")
     args = ap.parse_args()
     t0 = time.time()
@@ -249,10 +257,11 @@ def main() -> None:
     loso = Loso(real, pools, args.cache / "features", composites=comp)
     if args.extract:
         for size in args.sizes:
-            for view in ("crop", "squish") if size == SQUISH_SIZE else ("crop",):
-                loso.x("real", size, view)
-            for name in pools:
-                loso.x(name, size, "crop")
+            for arch in args.archs or [ARCH]:
+                for view in ("crop", "squish") if size == SQUISH_SIZE and not args.archs else ("crop",):
+                    loso.x("real", size, view, arch)
+                for name in pools:
+                    loso.x(name, size, "crop", arch)
         print(f"features cached in {time.time() - t0:.0f}s", flush=True)
         return
     if args.cues:
@@ -284,6 +293,10 @@ def main() -> None:
 
     measure(f"shipped probe settings at {size} px (balanced, C=0.01, {base.drawn} drawn {base.drawing})", base, args.seeds, None)
     first = rows[0]["setting"]
+    if args.archs:
+        for arch in args.archs:
+            measure(f"frozen {arch}", replace(base, arch=arch), args.seeds, first)
+        return _print_rows(rows, args.out, f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}")
     if args.drawn:
         for n in args.drawn:
             measure(f"{n} drawn per class", replace(base, drawn=n), args.seeds, first)
