@@ -84,6 +84,9 @@ class Setting:
     arch: str = ARCH  # the frozen body whose features the probe reads
 
 
+SHIPPED = Setting(size=SHIPPED_SIZE, drawing="v2")  # the shipped probe's settings (the experiments' base)
+
+
 def real_items(data: Path, max_per_class: int | None = None) -> pd.DataFrame:
     """path, label, source of every real photo: jewelry_photos split into repository x render cells, and the shops."""
     photos = data / "jewelry_photos"
@@ -147,16 +150,22 @@ class Loso:
     def sources(self) -> list[str]:
         return [*dict.fromkeys(self.real["source"]), "drawn"]
 
+    def picks(self, s: Setting, seed: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+        """One seed's generator, the real rows it trains on (seed > 0: a seeded 90%) and the drawn rows it adds
+        (`s.drawn` per class of pool `s.drawing`)."""
+        rng = np.random.default_rng(seed)
+        keep = rng.random(len(self.real)) < 0.9 if seed else np.ones(len(self.real), bool)
+        labels = self.pools[s.drawing]["label"].to_numpy()
+        picked = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:s.drawn] for c in CLASSES]).astype(int)
+        return rng, keep, picked
+
     def run(self, s: Setting, seed: int = 0) -> dict[str, float]:
         """Accuracy on each source left out (probe trained on the rest); seed > 0 trains on a seeded 90% of it."""
-        rng = np.random.default_rng(seed)
         xr, pool = self.x("real", s.size, s.view, s.arch), self.pools[s.drawing]
         xd = self.x(s.drawing, s.size, "crop", s.arch)
         drawn_x = np.concatenate([self.x(name, s.size, "crop", s.arch) for name in self.pools])  # every pool: comparable
         drawn_y = np.concatenate([p["label"].to_numpy() for p in self.pools.values()])
-        keep = rng.random(len(self.real)) < 0.9 if seed else np.ones(len(self.real), bool)
-        picked = np.concatenate([rng.permutation(np.flatnonzero(pool["label"].to_numpy() == c))[:s.drawn]
-                                 for c in CLASSES]).astype(int)
+        rng, keep, picked = self.picks(s, seed)
         out, rings, as_bracelet = {}, 0, 0
         for held in self.sources():
             train = keep & (self.real["source"].to_numpy() != held)

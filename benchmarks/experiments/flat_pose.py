@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import ARCH, DATA, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
+from loso import ARCH, DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
 
 from jewelhelpers.core.backbones import norm_stats  # noqa: E402
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
@@ -55,12 +55,9 @@ class Flatten:
 
 def run(loso: Loso, flat: np.ndarray, seed: int) -> list[dict]:
     """Per held-out real source: accuracy without flat copies, with them for every class, and for rings only."""
-    rng = np.random.default_rng(seed)
     xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools["v2"]
     xd = loso.x("v2", SHIPPED_SIZE, "crop")
-    keep = rng.random(len(loso.real)) < 0.9 if seed else np.ones(len(loso.real), bool)
-    picked = np.concatenate([rng.permutation(np.flatnonzero(pool["label"].to_numpy() == c))[:80]
-                             for c in CLASSES]).astype(int)
+    _, keep, picked = loso.picks(SHIPPED, seed)
     src, lab = loso.real["source"].to_numpy(), loso.real["label"].to_numpy()
     rows = []
     for held in loso.sources()[:-1]:

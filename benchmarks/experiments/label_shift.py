@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
+from loso import DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
 from loso_train import ORDER  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
@@ -68,12 +69,9 @@ def scored(probs: np.ndarray, truth: np.ndarray, **row) -> list[dict]:
 
 def probe_level(loso: Loso, seed: int, drawn: int = 80, C: float = 0.01) -> list[dict]:
     """`loso.py`'s shipped probe (288 px, v2 drawing) held out on each real source, with and without adaptation."""
-    rng = np.random.default_rng(seed)
     xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools["v2"]
     xd = loso.x("v2", SHIPPED_SIZE, "crop")
-    keep = rng.random(len(loso.real)) < 0.9 if seed else np.ones(len(loso.real), bool)
-    picked = np.concatenate([rng.permutation(np.flatnonzero(pool["label"].to_numpy() == c))[:drawn]
-                             for c in CLASSES]).astype(int)
+    rng, keep, picked = loso.picks(replace(SHIPPED, drawn=drawn), seed)
     rows = []
     for held in loso.sources()[:-1]:
         train = keep & (loso.real["source"].to_numpy() != held)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
+from loso import DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.probe import fit_probe  # noqa: E402
@@ -50,12 +50,9 @@ def style_basis(x: np.ndarray, labels: np.ndarray, sources: np.ndarray, k: int) 
 
 def run(loso: Loso, ks: list[int], seed: int) -> list[dict]:
     """Accuracy of each held-out real source, for each k, on one seed (seed > 0: a seeded 90% of the real rows)."""
-    rng = np.random.default_rng(seed)
     xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools["v2"]
     xd = loso.x("v2", SHIPPED_SIZE, "crop")
-    keep = rng.random(len(loso.real)) < 0.9 if seed else np.ones(len(loso.real), bool)
-    picked = np.concatenate([rng.permutation(np.flatnonzero(pool["label"].to_numpy() == c))[:80]
-                             for c in CLASSES]).astype(int)
+    _, keep, picked = loso.picks(SHIPPED, seed)
     src, lab = loso.real["source"].to_numpy(), loso.real["label"].to_numpy()
     rows = []
     for held in loso.sources()[:-1]:
