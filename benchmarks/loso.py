@@ -36,6 +36,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -159,6 +160,19 @@ class Loso:
         picked = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:s.drawn] for c in CLASSES]).astype(int)
         return rng, keep, picked
 
+    def folds(self, s: Setting, seed: int) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                             np.ndarray]]:
+        """For each real source left out: its name, the real rows trained on (a mask), the training features (those
+        rows', then the seed's drawn picks), their labels, the held-out source's features and labels."""
+        xr, labels = self.x("real", s.size, s.view, s.arch), self.real["label"].to_numpy()
+        pool, (_, keep, picked) = self.pools[s.drawing], self.picks(s, seed)
+        xd, src = self.x(s.drawing, s.size, "crop", s.arch)[picked], self.real["source"].to_numpy()
+        for held in self.sources()[:-1]:
+            train = keep & (src != held)
+            yield (held, train, np.concatenate([xr[train], xd]),
+                   np.concatenate([labels[train], pool["label"].to_numpy()[picked]]), xr[src == held],
+                   labels[src == held])
+
     def run(self, s: Setting, seed: int = 0) -> dict[str, float]:
         """Accuracy on each source left out (probe trained on the rest); seed > 0 trains on a seeded 90% of it."""
         xr, pool = self.x("real", s.size, s.view, s.arch), self.pools[s.drawing]
@@ -198,6 +212,38 @@ class Loso:
         df = pd.DataFrame(rows)
         df.insert(len(df.columns) - 1, "mean", df[self.sources()].mean(axis=1))
         return df
+
+
+def shipped_args(description: str, **more: dict) -> tuple[argparse.Namespace, Loso]:
+    """The probe-level experiments' command line (--cache, --seeds, and `more`: name -> add_argument keywords) and
+    their `Loso` over the real sources with the shipped drawing's pool, from `loso.py`'s cache."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (288 px features)")
+    ap.add_argument("--seeds", type=int, default=3)
+    for name, kwargs in more.items():
+        ap.add_argument(name, **kwargs)
+    args = ap.parse_args()
+    pools = {SHIPPED.drawing: drawn_items(args.cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
+    return args, Loso(real_items(DATA), pools, args.cache / "features", progress=False)
+
+
+CONFUSIONS = (("ring", "bracelet"), ("necklace", "bracelet"), ("bracelet", "necklace"), ("bracelet", "ring"))
+
+
+def held_out_row(truth: np.ndarray, pred: np.ndarray, **row) -> dict:
+    """`row` with the accuracy of `pred` and the count of each of CONFUSIONS ("rings called bracelets", ...)."""
+    return row | {"accuracy": float(np.mean(pred == truth))} | {
+        f"{t}s called {p}s": int(np.sum((truth == t) & (pred == p))) for t, p in CONFUSIONS}
+
+
+def accuracy_table(rows: pd.DataFrame, lever: str) -> pd.DataFrame:
+    """Mean accuracy per held-out source (rows) and value of `lever` (columns) over seeds; then the mean over
+    sources and its sd over seeds."""
+    acc = rows.pivot_table(index="source", columns=lever, values="accuracy", sort=False)
+    acc.loc["mean"] = acc.mean()
+    acc.loc["sd of the mean over seeds"] = rows.groupby([lever, "seed"])["accuracy"].mean().unstack().std(axis=1,
+                                                                                                          ddof=1)
+    return acc
 
 
 def cues(items: pd.DataFrame, side: int = 96) -> pd.DataFrame:

@@ -15,7 +15,6 @@ class-balanced, C=0.01, 80 drawn v2 images per class), 3 seeds, paired with the 
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -27,7 +26,7 @@ import pandas as pd
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import ARCH, DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
+from loso import ARCH, SHIPPED, SHIPPED_SIZE, Loso, accuracy_table, held_out_row, shipped_args  # noqa: E402
 
 from jewelhelpers.core.backbones import norm_stats  # noqa: E402
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
@@ -55,42 +54,25 @@ class Flatten:
 
 def run(loso: Loso, flat: np.ndarray, seed: int) -> list[dict]:
     """Per held-out real source: accuracy without flat copies, with them for every class, and for rings only."""
-    xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools["v2"]
-    xd = loso.x("v2", SHIPPED_SIZE, "crop")
-    _, keep, picked = loso.picks(SHIPPED, seed)
-    src, lab = loso.real["source"].to_numpy(), loso.real["label"].to_numpy()
-    rows = []
-    for held in loso.sources()[:-1]:
-        train = keep & (src != held)
-        x, y = np.concatenate([xr[train], xd[picked]]), list(lab[train]) + list(pool["label"].iloc[picked])
-        truth = lab[src == held]
+    lab, rows = loso.real["label"].to_numpy(), []
+    for held, train, x, y, xt, truth in loso.folds(SHIPPED, seed):
         for name, extra in (("base", np.zeros_like(train)), ("flat copies", train),
                             ("flat copies of rings", train & (lab == "ring"))):
-            probe = fit_probe(np.concatenate([x, flat[extra]]), y + list(lab[extra]), CLASSES, C=0.01)
-            pred = np.array(probe.predict(xr[src == held]))
-            rows.append({"seed": seed, "source": held, "lever": name, "accuracy": float(np.mean(pred == truth)),
-                         "rings called bracelets": int(np.sum((truth == "ring") & (pred == "bracelet"))),
-                         "bracelets called rings": int(np.sum((truth == "bracelet") & (pred == "ring")))})
+            probe = fit_probe(np.concatenate([x, flat[extra]]), [*y, *lab[extra]], CLASSES, C=0.01)
+            pred = np.array(probe.predict(xt))
+            rows.append(held_out_row(truth, pred, seed=seed, source=held, lever=name))
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (288 px features)")
-    ap.add_argument("--seeds", type=int, default=3)
-    args = ap.parse_args()
     t0 = time.time()
-    loso = Loso(real_items(DATA), {"v2": drawn_items(args.cache / "drawn-v2", 80)}, args.cache / "features",
-                progress=False)
+    args, loso = shipped_args(__doc__.splitlines()[0])
     mean, std = norm_stats(ARCH)
     flat = extract_features(ARCH, list(loso.real["path"]), SHIPPED_SIZE, mean, std, views=2, aug=Flatten(),
                             cache_dir=args.cache / "features")[:, 1]
     print(f"flat views in {time.time() - t0:.0f}s", flush=True)
     df = pd.DataFrame([r for seed in range(args.seeds) for r in run(loso, flat, seed)])
-    acc = df.pivot_table(index="source", columns="lever", values="accuracy", sort=False)
-    acc.loc["mean"] = acc.mean()
-    acc.loc["sd of the mean over seeds"] = df.groupby(["lever", "seed"])["accuracy"].mean().unstack().std(axis=1, ddof=1)
-    print(acc.round(3).to_string())
+    print(accuracy_table(df, "lever").round(3).to_string())
     errors = ["rings called bracelets", "bracelets called rings"]
     print(df.groupby(["lever", "source"], sort=False)[errors].sum().div(args.seeds).round(1).unstack().to_string())
     print(f"{time.time() - t0:.0f}s")

@@ -19,7 +19,6 @@ drawn v2 images per class as a source of their own; its feature cache), 3 seeds,
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
+from loso import SHIPPED, Loso, accuracy_table, held_out_row, shipped_args  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.probe import fit_probe  # noqa: E402
@@ -50,44 +49,25 @@ def style_basis(x: np.ndarray, labels: np.ndarray, sources: np.ndarray, k: int) 
 
 def run(loso: Loso, ks: list[int], seed: int) -> list[dict]:
     """Accuracy of each held-out real source, for each k, on one seed (seed > 0: a seeded 90% of the real rows)."""
-    xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools["v2"]
-    xd = loso.x("v2", SHIPPED_SIZE, "crop")
-    _, keep, picked = loso.picks(SHIPPED, seed)
-    src, lab = loso.real["source"].to_numpy(), loso.real["label"].to_numpy()
-    rows = []
-    for held in loso.sources()[:-1]:
-        train = keep & (src != held)
-        x = np.concatenate([xr[train], xd[picked]])
-        y = np.concatenate([lab[train], pool["label"].to_numpy()[picked]])
-        s = np.concatenate([src[train], np.full(len(picked), "drawn")])
+    src, rows = loso.real["source"].to_numpy(), []
+    for held, train, x, y, xt, truth in loso.folds(SHIPPED, seed):
+        s = np.concatenate([src[train], np.full(len(x) - train.sum(), "drawn")])
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-        z, zt = (x - mean) / scale, (xr[src == held] - mean) / scale
-        truth = lab[src == held]
+        z, zt = (x - mean) / scale, (xt - mean) / scale
         for k in ks:
             v = style_basis(z, y, s, k)
             probe = fit_probe(z - z @ v.T @ v, list(y), CLASSES, C=0.01)
             pred = np.array(probe.predict(zt - zt @ v.T @ v))
-            rows.append({"seed": seed, "source": held, "k": k, "accuracy": float(np.mean(pred == truth)),
-                         "rings called bracelets": int(np.sum((truth == "ring") & (pred == "bracelet"))),
-                         "necklaces called bracelets": int(np.sum((truth == "necklace") & (pred == "bracelet"))),
-                         "bracelets called necklaces": int(np.sum((truth == "bracelet") & (pred == "necklace")))})
+            rows.append(held_out_row(truth, pred, seed=seed, source=held, k=k))
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (288 px features)")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--k", type=int, nargs="+", default=[0, 2, 4, 8, 16], help="style directions removed (0: none)")
-    args = ap.parse_args()
     t0 = time.time()
-    loso = Loso(real_items(DATA), {"v2": drawn_items(args.cache / "drawn-v2", 80)}, args.cache / "features",
-                progress=False)
+    args, loso = shipped_args(__doc__.splitlines()[0], **{"--k": dict(
+        type=int, nargs="+", default=[0, 2, 4, 8, 16], help="style directions removed (0: none)")})
     df = pd.DataFrame([r for seed in range(args.seeds) for r in run(loso, args.k, seed)])
-    acc = df.pivot_table(index="source", columns="k", values="accuracy", sort=False)
-    acc.loc["mean"] = acc.mean()
-    acc.loc["sd of the mean over seeds"] = df.groupby(["k", "seed"])["accuracy"].mean().unstack().std(axis=1, ddof=1)
-    print(acc.round(3).to_string())
+    print(accuracy_table(df, "k").round(3).to_string())
     errors = ["rings called bracelets", "necklaces called bracelets", "bracelets called necklaces"]
     print(df.groupby("k")[errors].sum().div(args.seeds).round(1).to_string())
     print(f"{time.time() - t0:.0f}s")
