@@ -236,13 +236,13 @@ def held_out_row(truth: np.ndarray, pred: np.ndarray, **row) -> dict:
         f"{t}s called {p}s": int(np.sum((truth == t) & (pred == p))) for t, p in CONFUSIONS}
 
 
-def accuracy_table(rows: pd.DataFrame, lever: str) -> pd.DataFrame:
-    """Mean accuracy per held-out source (rows) and value of `lever` (columns) over seeds; then the mean over
-    sources and its sd over seeds."""
+def accuracy_table(rows: pd.DataFrame, lever: str, over: str = "seed") -> pd.DataFrame:
+    """Mean accuracy per held-out source (rows) and value of `lever` (columns) over the `over` column (seeds, runs);
+    then the mean over sources and its sd over `over`."""
     acc = rows.pivot_table(index="source", columns=lever, values="accuracy", sort=False)
     acc.loc["mean"] = acc.mean()
-    acc.loc["sd of the mean over seeds"] = rows.groupby([lever, "seed"])["accuracy"].mean().unstack().std(axis=1,
-                                                                                                          ddof=1)
+    acc.loc[f"sd of the mean over {over}s"] = rows.groupby([lever, over])["accuracy"].mean().unstack().std(axis=1,
+                                                                                                           ddof=1)
     return acc
 
 

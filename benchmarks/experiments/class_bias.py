@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loso import accuracy_table, held_out_row  # noqa: E402
 from loso_train import ORDER  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
@@ -76,16 +77,12 @@ def main() -> None:
             lp, y = sets[held]
             for name, b in (("none", np.zeros(len(CLASSES))), ("cross-entropy", fit_nll(others)),
                             ("accuracy", fit_accuracy(others))):
-                pred = (lp + b).argmax(axis=1)
-                rows.append({"run": run.name, "source": held, "bias": name, "accuracy": float(np.mean(pred == y)),
-                             "rings called bracelets": int(np.sum((y == 3) & (pred == 0))),
-                             "called bracelet": int(np.sum(pred == 0))})
+                pred = np.array(CLASSES)[(lp + b).argmax(axis=1)]
+                rows.append(held_out_row(np.array(CLASSES)[y], pred, run=run.name, source=held, bias=name,
+                                         **{"called bracelet": int(np.sum(pred == "bracelet"))}))
                 biases.append({"run": run.name, "held": held, "bias": name, **dict(zip(CLASSES, np.round(b, 2)))})
     df = pd.DataFrame(rows)
-    acc = df.pivot_table(index="source", columns="bias", values="accuracy", sort=False)
-    acc.loc["mean"] = acc.mean()
-    acc.loc["sd of the mean over runs"] = df.groupby(["bias", "run"])["accuracy"].mean().unstack().std(axis=1, ddof=1)
-    print(acc.round(3).to_string())
+    print(accuracy_table(df, "bias", over="run").round(3).to_string())
     print(df.pivot_table(index="source", columns="bias", values=["rings called bracelets", "called bracelet"],
                          sort=False).round(1).to_string())
     b = pd.DataFrame(biases)
