@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent
@@ -57,6 +58,20 @@ def report(run_dir: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows).set_index("source")
     table.loc["mean"] = table.mean()
     return table
+
+
+def heldout_probs(run: Path, real: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per held-out source, the probabilities of the model that did not see it (cached in the run folder)."""
+    cache = run / "heldout_probs.npz"
+    if not cache.is_file():
+        from jewelhelpers.core.predictor import Predictor
+        out = {}
+        for row in json.loads((run / "holdout_sources.json").read_text())["sources"]:
+            items = real[real["source"] == row["source"]]
+            probs, ok, _ = Predictor.from_run(run / row["run_dir"]).probabilities(list(items["path"]), progress=True)
+            out[row["source"] + "/p"], out[row["source"] + "/y"] = probs.numpy(), items["label"].to_numpy()[ok].astype(str)
+        np.savez(cache, **out)
+    return dict(np.load(cache))
 
 
 def main() -> None:

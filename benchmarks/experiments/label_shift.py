@@ -21,7 +21,6 @@ Two levels, each held-out source scored without and with adaptation (paired: the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -33,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loso import DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
-from loso_train import ORDER  # noqa: E402
+from loso_train import ORDER, heldout_probs  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.metrics import fit_temperature  # noqa: E402
@@ -87,20 +86,6 @@ def probe_level(loso: Loso, seed: int, drawn: int = 80, C: float = 0.01) -> list
         rows += [r | {"variant": "85% + T, " + r["variant"]}
                  for r in scored(torch.softmax(z, dim=1).numpy(), truth, seed=seed, source=held)]
     return rows
-
-
-def heldout_probs(run: Path, real: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per held-out source, the probabilities of the model that did not see it (cached in the run folder)."""
-    cache = run / "heldout_probs.npz"
-    if not cache.is_file():
-        from jewelhelpers.core.predictor import Predictor
-        out = {}
-        for row in json.loads((run / "holdout_sources.json").read_text())["sources"]:
-            items = real[real["source"] == row["source"]]
-            probs, ok, _ = Predictor.from_run(run / row["run_dir"]).probabilities(list(items["path"]), progress=True)
-            out[row["source"] + "/p"], out[row["source"] + "/y"] = probs.numpy(), items["label"].to_numpy()[ok].astype(str)
-        np.savez(cache, **out)
-    return dict(np.load(cache))
 
 
 def table(rows: list[dict], runs: str) -> pd.DataFrame:

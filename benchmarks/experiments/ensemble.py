@@ -1,0 +1,73 @@
+"""Issue 16: do two bodies together keep what each one wins on other shops' photos?
+
+EfficientNet-Lite2 in place of the default Lite0 (full trainings, `loso_train.py --arch efficientnet_lite2`) gained
+on the worn photos and myntra on both seeds measured and lost on abhishek's renders on both: a trade, not adopted.
+Averaging the two models' probabilities (each with its own temperature) is the cheapest way to ask whether the
+gains and the losses are the same photos. Each held-out source is scored by the models that did not see it
+(`heldout_probs.npz` of each `loso_train.py` run, cached by `loso_train.heldout_probs`), per seed, paired:
+
+- each member alone (the default is the first);
+- the members' mean probability (the ensemble);
+- the control: the default with itself at the next seed (two Lite0 trainings), so what an ensemble of any two
+  models gains is not credited to the second body.
+
+    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 --members "" -efficientnet_lite2
+
+Cost: the ensemble runs both bodies on every photo (Lite0 + Lite2 is about 2.7x the default's forward time).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loso import DATA, accuracy_table, held_out_row, real_items, verdict  # noqa: E402
+from loso_train import ORDER, heldout_probs  # noqa: E402
+
+from jewelhelpers.core.drawing import CLASSES  # noqa: E402
+
+
+def scored(members: dict[str, dict[str, np.ndarray]], seed: int) -> list[dict]:
+    """Per held-out source: each member's accuracy, then the mean of all members' probabilities."""
+    rows = []
+    for source in ORDER:
+        truth = next(iter(members.values()))[f"{source}/y"]
+        probs = {name: p[f"{source}/p"].astype(float) for name, p in members.items()}
+        probs[" + ".join(members)] = np.mean(list(probs.values()), axis=0)
+        for name, p in probs.items():
+            rows.append(held_out_row(truth, np.array(CLASSES)[p.argmax(axis=1)], seed=seed, source=source,
+                                     model=name))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"), help="loso_train.py's --work")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--members", nargs="+", default=["", "-efficientnet_lite2"],
+                    help="run-folder suffixes after run-sSEED ('' = the default recipe)")
+    args = ap.parse_args()
+    real = real_items(DATA)
+    rows = []
+    for seed in args.seeds:
+        members = {m.strip("-") or "default": heldout_probs(args.work / f"run-s{seed}{m}", real) for m in args.members}
+        rows += scored(members, seed)
+        control = {"default": members["default"],
+                   "default, next seed": heldout_probs(args.work / f"run-s{(seed + 1) % 3}", real)}
+        rows += [r for r in scored(control, seed) if r["model"] == " + ".join(control)]
+    df = pd.DataFrame(rows)
+    table = accuracy_table(df, "model")
+    print(table.round(3).to_string())
+    print(df.pivot_table(index="source", columns="model", values="rings called bracelets", sort=False).to_string())
+    per_seed = df.pivot_table(index=["model", "seed"], columns="source", values="accuracy", sort=False)
+    per_seed["mean"] = per_seed.mean(axis=1)
+    for model in df["model"].unique()[1:]:
+        print(f"{model} against the default: {verdict(per_seed.loc['default'], per_seed.loc[model])}")
+
+
+if __name__ == "__main__":
+    main()
