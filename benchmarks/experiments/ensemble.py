@@ -13,22 +13,41 @@ gains and the losses are the same photos. Each held-out source is scored by the 
 
     .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 --members "" -efficientnet_lite2
 
+`--probe` asks the same of the frozen bodies, on `loso.py`'s cached 288 px features: the shipped probe's settings
+on Lite0's and on Lite2's features (the same rows and drawn images per seed), and their mean probability.
+
+    .venv/bin/python benchmarks/experiments/ensemble.py --probe --seeds 0 1 2 --cache /tmp/jewel-loso
+
 Cost: the ensemble runs both bodies on every photo (Lite0 + Lite2 is about 2.7x the default's forward time).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, accuracy_table, held_out_row, real_items, verdict  # noqa: E402
+from loso import DATA, SHIPPED, Loso, accuracy_table, drawn_items, held_out_row, real_items, verdict  # noqa: E402
 from loso_train import ORDER, heldout_probs  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
+from jewelhelpers.core.probe import fit_probe  # noqa: E402
+
+
+def probe_members(loso: Loso, archs: list[str], seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Per frozen body, `heldout_probs`'s layout for the shipped probe: each real source's probabilities ("SOURCE/p")
+    from the probe fitted on the others, and its labels ("SOURCE/y")."""
+    out = {}
+    for arch in archs:
+        out[arch] = {}
+        s = replace(SHIPPED, arch=arch)
+        for held, _, x, y, xt, yt in loso.folds(s, seed):
+            out[arch][f"{held}/p"], out[arch][f"{held}/y"] = fit_probe(x, list(y), CLASSES, balanced=s.balanced, C=s.C).predict_proba(xt), yt
+    return out
 
 
 def scored(members: dict[str, dict[str, np.ndarray]], seed: int) -> list[dict]:
@@ -50,10 +69,17 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--members", nargs="+", default=["", "-efficientnet_lite2"],
                     help="run-folder suffixes after run-sSEED ('' = the default recipe)")
+    ap.add_argument("--probe", action="store_true", help="the frozen bodies' probes instead of the trained runs")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (--probe)")
+    ap.add_argument("--archs", nargs="+", default=[SHIPPED.arch, "efficientnet_lite2"], help="bodies (--probe)")
     args = ap.parse_args()
     real = real_items(DATA)
     rows = []
-    for seed in args.seeds:
+    if args.probe:
+        pools = {SHIPPED.drawing: drawn_items(args.cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
+        loso = Loso(real, pools, args.cache / "features", progress=False)
+        rows = [r for seed in args.seeds for r in scored(probe_members(loso, args.archs, seed), seed)]
+    for seed in [] if args.probe else args.seeds:
         members = {m.strip("-") or "default": heldout_probs(args.work / f"run-s{seed}{m}", real) for m in args.members}
         rows += scored(members, seed)
         control = {"default": members["default"],
@@ -65,8 +91,10 @@ def main() -> None:
     print(df.pivot_table(index="source", columns="model", values="rings called bracelets", sort=False).to_string())
     per_seed = df.pivot_table(index=["model", "seed"], columns="source", values="accuracy", sort=False)
     per_seed["mean"] = per_seed.mean(axis=1)
+    print(per_seed["mean"].unstack().round(3).to_string())
+    base = df["model"].iloc[0]
     for model in df["model"].unique()[1:]:
-        print(f"{model} against the default: {verdict(per_seed.loc['default'], per_seed.loc[model])}")
+        print(f"{model} against {base}: {verdict(per_seed.loc[base], per_seed.loc[model])}")
 
 
 if __name__ == "__main__":
