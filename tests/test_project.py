@@ -1,6 +1,8 @@
-"""The project's own promises: ranges in pyproject, the tested set in constraints.txt, CI calls make test, README names every notebook."""
+"""The project's own promises: ranges in pyproject, the tested set in constraints.txt, CI calls make test, README names every
+notebook and every verb and option of `jewel`."""
 from __future__ import annotations
 
+import argparse
 import re
 import tomllib
 from pathlib import Path
@@ -84,3 +86,27 @@ def test_readme_lists_every_notebook():
     assert notebooks, "the course has notebooks"
     for name in notebooks:
         assert name in readme, f"README.md does not mention {name}"
+
+
+def _readme_synopsis() -> dict[str, str]:
+    """The `jewel` command block of README.md: per verb, its lines (continuation lines included)."""
+    block = re.search(r"## The `jewel` command\s+```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    verbs: dict[str, str] = {}
+    verb = None
+    for line in block.splitlines():
+        if line.startswith("jewel "):
+            verb = line.split()[1]
+        if verb is not None:
+            verbs[verb] = verbs.get(verb, "") + line.split("  #")[0] + "\n"
+    return verbs
+
+
+def test_readme_synopsis_names_every_verb_and_option():
+    from jewelhelpers.cli import _parser
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    synopsis = _readme_synopsis()
+    for verb, parser in sub.choices.items():
+        assert verb in synopsis, f"README's `jewel` block has no line for `jewel {verb}`"
+        options = {o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+        missing = sorted(o for o in options if not re.search(re.escape(o) + r"\b", synopsis[verb]))
+        assert not missing, f"README's `jewel {verb}` lines do not name {missing}"
