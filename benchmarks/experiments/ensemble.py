@@ -13,10 +13,12 @@ gains and the losses are the same photos. Each held-out source is scored by the 
 
     .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 --members "" -efficientnet_lite2
 
-`--probe` asks the same of the frozen bodies, on `loso.py`'s cached 288 px features: the shipped probe's settings
-on Lite0's and on Lite2's features (the same rows and drawn images per seed), and their mean probability.
+A member `probe:ARCH` is the shipped probe's settings on the frozen ARCH's features (`loso.py`'s cached 288 px
+features; the same real rows and drawn images per seed for every body): the same question asked of the frozen
+bodies, and, beside the default's runs, whether a frozen Lite2 probe (no second training) adds what Lite2 does.
 
-    .venv/bin/python benchmarks/experiments/ensemble.py --probe --seeds 0 1 2 --cache /tmp/jewel-loso
+    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 2 --members probe:efficientnet_lite0 probe:efficientnet_lite2
+    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 2 --members "" probe:efficientnet_lite2
 
 Cost: the ensemble runs both bodies on every photo (Lite0 + Lite2 is about 2.7x the default's forward time).
 """
@@ -38,15 +40,12 @@ from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.probe import fit_probe  # noqa: E402
 
 
-def probe_members(loso: Loso, archs: list[str], seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Per frozen body, `heldout_probs`'s layout for the shipped probe: each real source's probabilities ("SOURCE/p")
-    from the probe fitted on the others, and its labels ("SOURCE/y")."""
-    out = {}
-    for arch in archs:
-        out[arch] = {}
-        s = replace(SHIPPED, arch=arch)
-        for held, _, x, y, xt, yt in loso.folds(s, seed):
-            out[arch][f"{held}/p"], out[arch][f"{held}/y"] = fit_probe(x, list(y), CLASSES, balanced=s.balanced, C=s.C).predict_proba(xt), yt
+def probe_probs(loso: Loso, arch: str, seed: int) -> dict[str, np.ndarray]:
+    """`heldout_probs`'s layout for the shipped probe on the frozen `arch`: each real source's probabilities
+    ("SOURCE/p") from the probe fitted on the others (seed > 0: a seeded 90% of them), and its labels ("SOURCE/y")."""
+    s, out = replace(SHIPPED, arch=arch), {}
+    for held, _, x, y, xt, yt in loso.folds(s, seed):
+        out[f"{held}/p"], out[f"{held}/y"] = fit_probe(x, list(y), CLASSES, balanced=s.balanced, C=s.C).predict_proba(xt), yt
     return out
 
 
@@ -68,23 +67,26 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"), help="loso_train.py's --work")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--members", nargs="+", default=["", "-efficientnet_lite2"],
-                    help="run-folder suffixes after run-sSEED ('' = the default recipe)")
-    ap.add_argument("--probe", action="store_true", help="the frozen bodies' probes instead of the trained runs")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (--probe)")
-    ap.add_argument("--archs", nargs="+", default=[SHIPPED.arch, "efficientnet_lite2"], help="bodies (--probe)")
+                    help="run-folder suffixes after run-sSEED ('' = the default recipe), or probe:ARCH (the shipped "
+                         "probe on the frozen ARCH's features, from --cache)")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (probe: members)")
     args = ap.parse_args()
     real = real_items(DATA)
+    pools = {SHIPPED.drawing: drawn_items(args.cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
+    loso = Loso(real, pools, args.cache / "features", progress=False)
+
+    def member(spec: str, seed: int) -> dict[str, np.ndarray]:
+        if spec.startswith("probe:"):
+            return probe_probs(loso, spec.removeprefix("probe:"), seed)
+        return heldout_probs(args.work / f"run-s{seed}{spec}", real)
+
     rows = []
-    if args.probe:
-        pools = {SHIPPED.drawing: drawn_items(args.cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
-        loso = Loso(real, pools, args.cache / "features", progress=False)
-        rows = [r for seed in args.seeds for r in scored(probe_members(loso, args.archs, seed), seed)]
-    for seed in [] if args.probe else args.seeds:
-        members = {m.strip("-") or "default": heldout_probs(args.work / f"run-s{seed}{m}", real) for m in args.members}
+    for seed in args.seeds:
+        members = {m.strip("-") or "default": member(m, seed) for m in args.members}
         rows += scored(members, seed)
-        control = {"default": members["default"],
-                   "default, next seed": heldout_probs(args.work / f"run-s{(seed + 1) % 3}", real)}
-        rows += [r for r in scored(control, seed) if r["model"] == " + ".join(control)]
+        if args.members[0] == "":  # the control: the default with itself at the next seed
+            control = {"default": members["default"], "default, next seed": member("", (seed + 1) % 3)}
+            rows += [r for r in scored(control, seed) if r["model"] == " + ".join(control)]
     df = pd.DataFrame(rows)
     table = accuracy_table(df, "model")
     print(table.round(3).to_string())
