@@ -8,9 +8,10 @@ ci from `default_rng([0, ci, i, v + 1])`; this script draws views 4 .. 4 + VIEWS
 scored on the evaluation's own 800 views, as design_tune scores it. An embedding that has seen every design cannot be
 beaten by one that has not: what it misses, the drawing's views make indistinguishable (or too costly to learn).
 
-Usage: design_ceiling.py [VIEWS] [EPOCHS] [PER_STEP]
+Usage: design_ceiling.py [VIEWS] [EPOCHS] [PER_STEP] [SIZE]
 (default 8 views, 100 epochs, all views each step: about 10 min alone on 2 cores; with PER_STEP, each step takes
-that many of a design's VIEWS views at random: views "drawn afresh" from a large pool at the cost of PER_STEP)
+that many of a design's VIEWS views at random: views "drawn afresh" from a large pool at the cost of PER_STEP;
+SIZE: the evaluation and training views drawn and read at SIZE px instead of 160)
 """
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ from jewelhelpers.recipes.lpft import TailModel  # noqa: E402
 EVAL_PER_CLASS, FIRST_VIEW = 40, 4  # the evaluation's designs (seed 0); its views are 0-3
 
 
-def other_views(folder: Path, views: int) -> None:
+def other_views(folder: Path, views: int, size: int) -> None:
     """Views FIRST_VIEW .. FIRST_VIEW + views - 1 of the evaluation's designs, with a designs.csv as make_synth's."""
     if (folder / "designs.csv").exists():
         return
@@ -41,7 +42,7 @@ def other_views(folder: Path, views: int) -> None:
         for i in range(EVAL_PER_CLASS):
             for v in range(FIRST_VIEW, FIRST_VIEW + views):
                 name = f"{label}/{label}_{i:04d}_v{v}.png"
-                draw_item(label, np.random.default_rng([0, ci, i, v + 1]), SIZE,
+                draw_item(label, np.random.default_rng([0, ci, i, v + 1]), size,
                           design=np.random.default_rng([0, ci, i])).save(folder / name)
                 rows.append({"path": name, "label": label, "design": f"{label}_{i:04d}"})
     pd.DataFrame(rows).to_csv(folder / "designs.csv", index=False)
@@ -60,10 +61,12 @@ def main() -> None:
     views = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     per_step = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    body, cut, prefix, meta = frozen_lite0()
-    x_eval, g_eval = maps_of(prefix, meta, "/tmp/retrieval3/eval", EVAL_PER_CLASS, 0)
-    folder = Path(f"/tmp/retrieval3/ceiling-views{views}")
-    other_views(folder, views)
+    size = int(sys.argv[4]) if len(sys.argv) > 4 else SIZE
+    px = "" if size == SIZE else f"-{size}px"
+    body, cut, prefix, meta = frozen_lite0(size)
+    x_eval, g_eval = maps_of(prefix, meta, f"/tmp/retrieval3/eval{px}", EVAL_PER_CLASS, 0)
+    folder = Path(f"/tmp/retrieval3/ceiling-views{views}{px}")
+    other_views(folder, views, size)
     x_train, g_train = maps_of(prefix, meta, str(folder), EVAL_PER_CLASS, 0)
     model = TailModel(body[cut:], GeM())
     print("frozen, per class\n" + per_class(model, x_eval, g_eval).round(3).to_string(), flush=True)

@@ -29,10 +29,11 @@ SIZE, DESIGNS_PER_STEP, LR = 160, 96, 3e-4
 
 
 def maps_of(prefix: torch.nn.Module, meta: dict, folder: str, per_class: int, seed: int):
-    """`per_class` designs per class in 4 views (drawn unless `folder` holds them); their prefix maps and design ids."""
+    """`per_class` designs per class in 4 views at meta["size"] px (drawn unless `folder` holds them); their prefix maps
+    and design ids."""
     start = time.time()
     if not (Path(folder) / "designs.csv").exists():  # the same seed draws the same images: no need to redraw
-        make_synth(folder, per_class=per_class, size=SIZE, seed=seed, views=4, progress=False)
+        make_synth(folder, per_class=per_class, size=meta["size"], seed=seed, views=4, progress=False)
     table = pd.read_csv(Path(folder) / "designs.csv")
     items = pd.DataFrame({"path": [str(Path(folder) / p) for p in table.path], "label": table.label})
     maps, _ = stage_inputs(prefix, meta, items, progress=False)
@@ -53,12 +54,13 @@ def scores(model: TailModel, maps: torch.Tensor, groups: np.ndarray) -> dict:
     return retrieval_scores(in_batches(model, maps).numpy(), groups)
 
 
-def frozen_lite0() -> tuple[torch.nn.Sequential, int, torch.nn.Module, dict]:
-    """Seeded torch on 2 threads; the ImageNet Lite0 body, where its last stage starts, its frozen prefix, the meta."""
+def frozen_lite0(size: int = SIZE) -> tuple[torch.nn.Sequential, int, torch.nn.Module, dict]:
+    """Seeded torch on 2 threads; the ImageNet Lite0 body, where its last stage starts, its frozen prefix, the meta
+    (images drawn and read at `size` px)."""
     torch.manual_seed(0)
     torch.set_num_threads(2)
     backbone = build_model("efficientnet_lite0", 5, pretrained=True)
-    meta = {"presize": SIZE, "size": SIZE, "mean": backbone.mean, "std": backbone.std, "classes": list(CLASSES)}
+    meta = {"presize": size, "size": size, "mean": backbone.mean, "std": backbone.std, "classes": list(CLASSES)}
     body = backbone.model[0].eval()
     cut = cut_last_stage(body)
     return body, cut, body[:cut].requires_grad_(False), meta
