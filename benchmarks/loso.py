@@ -223,8 +223,13 @@ def shipped_args(description: str, **more: dict) -> tuple[argparse.Namespace, Lo
     for name, kwargs in more.items():
         ap.add_argument(name, **kwargs)
     args = ap.parse_args()
-    pools = {SHIPPED.drawing: drawn_items(args.cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
-    return args, Loso(real_items(DATA), pools, args.cache / "features", progress=False)
+    return args, shipped_loso(args.cache, real_items(DATA))
+
+
+def shipped_loso(cache: Path, real: pd.DataFrame) -> Loso:
+    """`Loso` over `real` with the shipped drawing's pool, from `loso.py`'s cache (features and drawn images)."""
+    pools = {SHIPPED.drawing: drawn_items(cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
+    return Loso(real, pools, cache / "features", progress=False)
 
 
 CONFUSIONS = (("ring", "bracelet"), ("necklace", "bracelet"), ("bracelet", "necklace"), ("bracelet", "ring"))

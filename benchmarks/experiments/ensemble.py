@@ -27,13 +27,14 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, SHIPPED, Loso, accuracy_table, drawn_items, held_out_row, real_items, verdict  # noqa: E402
+from loso import DATA, SHIPPED, Loso, accuracy_table, held_out_row, real_items, shipped_loso, verdict  # noqa: E402
 from loso_train import ORDER, heldout_probs  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
@@ -72,12 +73,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (probe: members)")
     args = ap.parse_args()
     real = real_items(DATA)
-    pools = {SHIPPED.drawing: drawn_items(args.cache / f"drawn-{SHIPPED.drawing}", SHIPPED.drawn)}
-    loso = Loso(real, pools, args.cache / "features", progress=False)
+    loso = cache(lambda: shipped_loso(args.cache, real))  # read only when a probe: member asks for it
 
     def member(spec: str, seed: int) -> dict[str, np.ndarray]:
         if spec.startswith("probe:"):
-            return probe_probs(loso, spec.removeprefix("probe:"), seed)
+            return probe_probs(loso(), spec.removeprefix("probe:"), seed)
         return heldout_probs(args.work / f"run-s{seed}{spec}", real)
 
     rows = []

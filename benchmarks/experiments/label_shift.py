@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, SHIPPED, SHIPPED_SIZE, Loso, drawn_items, real_items  # noqa: E402
+from loso import DATA, SHIPPED, SHIPPED_SIZE, Loso, real_items, shipped_loso  # noqa: E402
 from loso_train import ORDER, heldout_probs  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
@@ -68,8 +68,8 @@ def scored(probs: np.ndarray, truth: np.ndarray, **row) -> list[dict]:
 
 def probe_level(loso: Loso, seed: int, drawn: int = 80, C: float = 0.01) -> list[dict]:
     """`loso.py`'s shipped probe (288 px, v2 drawing) held out on each real source, with and without adaptation."""
-    xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools["v2"]
-    xd = loso.x("v2", SHIPPED_SIZE, "crop")
+    xr, pool = loso.x("real", SHIPPED_SIZE, "crop"), loso.pools[SHIPPED.drawing]
+    xd = loso.x(SHIPPED.drawing, SHIPPED_SIZE, "crop")
     rng, keep, picked = loso.picks(replace(SHIPPED, drawn=drawn), seed)
     rows = []
     for held in loso.sources()[:-1]:
@@ -115,7 +115,7 @@ def main() -> None:
                 rows += scored(probs[f"{source}/p"].astype(float), probs[f"{source}/y"], run=run.name, source=source)
         print(table(rows, "run").to_string())
     else:
-        loso = Loso(real, {"v2": drawn_items(args.cache / "drawn-v2", 80)}, args.cache / "features", progress=False)
+        loso = shipped_loso(args.cache, real)
         print(table([r for s in range(args.seeds) for r in probe_level(loso, s)], "seed").to_string())
     print(f"{time.time() - t0:.0f}s")
 
