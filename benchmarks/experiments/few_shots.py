@@ -27,9 +27,15 @@ from jewelhelpers.core.probe import fit_probe  # noqa: E402
 SHOTS = (0, 1, 3, 5, 10)  # labelled photos per class of the held-out source
 
 
-def picks(labels: np.ndarray, k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per class, a seeded order of its rows; the first k of each are the shots at K = k (nested across K)."""
-    return {c: rng.permutation(np.flatnonzero(labels == c)) for c in CLASSES if (labels == c).any()}
+def held_out_picks(labels: np.ndarray, seed: int, held: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The held-out source's rows (their `labels`): per class, a seeded order (its first K rows are the shots at K,
+    nested across K), and the mask of rows every K is scored on (all but the first max(SHOTS) of each class)."""
+    rng = np.random.default_rng([seed, len(held)])
+    order = {c: rng.permutation(np.flatnonzero(labels == c)) for c in CLASSES if (labels == c).any()}
+    test = np.ones(len(labels), bool)
+    for idx in order.values():
+        test[idx[:max(SHOTS)]] = False
+    return order, test
 
 
 def main() -> None:
@@ -39,10 +45,7 @@ def main() -> None:
     rows = []
     for seed in range(args.seeds):
         for held, train, x, y, xt, yt in loso.folds(SHIPPED, seed):
-            order = picks(yt, max(SHOTS), np.random.default_rng([seed, len(held)]))
-            test = np.ones(len(yt), bool)
-            for idx in order.values():
-                test[idx[:max(SHOTS)]] = False
+            order, test = held_out_picks(yt, seed, held)
             top = int(largest.drop(held).max() * 0.9 if seed else largest.drop(held).max())
             for k in SHOTS:
                 shots = np.concatenate([idx[:k] for idx in order.values()]).astype(int)

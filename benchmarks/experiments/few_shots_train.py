@@ -20,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from few_shots import SHOTS, picks  # noqa: E402
+from few_shots import held_out_picks  # noqa: E402
 from loso import DATA, held_out_row, real_items  # noqa: E402
 from loso_train import ORDER, heldout_probs, source_files  # noqa: E402
 
@@ -39,10 +39,7 @@ def main() -> None:
     for held in args.sources:
         items = real[real["source"] == held].reset_index(drop=True)
         labels = items["label"].to_numpy()
-        order = picks(labels, max(SHOTS), np.random.default_rng([args.seed, len(held)]))
-        test = np.ones(len(items), bool)
-        for idx in order.values():
-            test[idx[:max(SHOTS)]] = False
+        order, test = held_out_picks(labels, args.seed, held)
         shots = items.iloc[np.concatenate([idx[:args.shots] for idx in order.values()])]
         name = f"{held}-shots{args.shots}-s{args.seed}"
         csv = args.work / "few-shots" / f"{name}.csv"

@@ -6,8 +6,8 @@ photo, averaged both ways). A drawn design's views differ in pose, scale, backdr
 blurs together with the design's own stones and shapes; local matching might keep them apart. Frozen ImageNet
 Lite0 (its body at SIZE px, the evaluation of design_ceiling.py: 200 designs x 4 views): GeM's top 50 of each
 query re-ranked by GeM similarity + Chamfer similarity of the strongest KEEP share of positions (descriptors
-PCA-whitened to 256 dimensions, fitted on the evaluation's own descriptors, so an optimistic figure), on the last
-feature map (1280 channels) and on the map where the last stage starts (192 channels).
+PCA-whitened to at most 256 dimensions, fitted on the evaluation's own descriptors, so an optimistic figure), on
+the last feature map (1280 channels) and on the map where the last stage starts (192 channels).
 
     .venv/bin/python benchmarks/experiments/local_rerank.py [SIZE]   # 224 by default; about 3 min alone
 """
@@ -26,16 +26,14 @@ from design_ceiling import EVAL_PER_CLASS  # noqa: E402
 from design_tune import frozen_lite0, maps_of  # noqa: E402
 
 from jewelhelpers.core.forward import gem_pool, in_batches  # noqa: E402
+from jewelhelpers.core.unknown import normalise  # noqa: E402
 
 TOP, DIM = 50, 256
 
 
-def unit(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=-1, keepdims=True).clip(1e-8)
-
-
 def descriptors(maps: torch.Tensor, keep: float) -> np.ndarray:
-    """(n, positions kept, DIM): each map's strongest `keep` share of positions, PCA-whitened and L2-normalised."""
+    """(n, positions kept, min(DIM, channels)): each map's strongest `keep` share of positions, PCA-whitened and
+    L2-normalised."""
     n, c, h, w = maps.shape
     d = maps.permute(0, 2, 3, 1).reshape(n, h * w, c).numpy()
     flat = d.reshape(-1, c)
@@ -43,7 +41,9 @@ def descriptors(maps: torch.Tensor, keep: float) -> np.ndarray:
     sample = flat[np.random.default_rng(0).choice(len(flat), min(20000, len(flat)), replace=False)] - mu
     _, s, vt = np.linalg.svd(sample, full_matrices=False)
     strongest = np.argsort(-np.linalg.norm(d, axis=-1), axis=1)[:, :max(1, int(keep * h * w))]
-    return np.take_along_axis(unit((d - mu) @ vt[:DIM].T / s[:DIM]), strongest[..., None], 1)
+    projected = (d - mu) @ vt[:DIM].T / s[:DIM]
+    whitened = normalise(projected.reshape(n * h * w, -1)).reshape(projected.shape)
+    return np.take_along_axis(whitened, strongest[..., None], 1)
 
 
 def reranked_recall1(glob: np.ndarray, local: np.ndarray, groups: np.ndarray) -> float:
@@ -64,7 +64,7 @@ def main() -> None:
     mid, groups = maps_of(prefix, meta, f"/tmp/retrieval3/eval-{size}px", EVAL_PER_CLASS, 0)
     with torch.inference_mode():
         final = in_batches(body[cut:].eval(), mid)
-    glob = unit(gem_pool(final).numpy())
+    glob = normalise(gem_pool(final))
     rows = [{"embedding": "GeM (shipped)", "recall@1": retrieval_scores(glob, groups)["recall@1"]}]
     for name, maps in (("last map", final), ("map before the last stage", mid)):
         for keep in (0.25, 0.5, 1.0):
