@@ -11,14 +11,14 @@ gains and the losses are the same photos. Each held-out source is scored by the 
 - the control: the default with itself at the next seed (two Lite0 trainings), so what an ensemble of any two
   models gains is not credited to the second body.
 
-    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 --members "" -efficientnet_lite2
+    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 --members default efficientnet_lite2
 
 A member `probe:ARCH` is the shipped probe's settings on the frozen ARCH's features (`loso.py`'s cached 288 px
 features; the same real rows and drawn images per seed for every body): the same question asked of the frozen
 bodies, and, beside the default's runs, whether a frozen Lite2 probe (no second training) adds what Lite2 does.
 
     .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 2 --members probe:efficientnet_lite0 probe:efficientnet_lite2
-    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 2 --members "" probe:efficientnet_lite2
+    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 2 --members default probe:efficientnet_lite2
 
 Cost: the ensemble runs both bodies on every photo (Lite0 + Lite2 is about 2.7x the default's forward time).
 """
@@ -67,9 +67,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"), help="loso_train.py's --work")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--members", nargs="+", default=["", "-efficientnet_lite2"],
-                    help="run-folder suffixes after run-sSEED ('' = the default recipe), or probe:ARCH (the shipped "
-                         "probe on the frozen ARCH's features, from --cache)")
+    ap.add_argument("--members", nargs="+", default=["default", "efficientnet_lite2"],
+                    help="'default' (run-sSEED), a run-folder suffix (run-sSEED-SUFFIX, e.g. efficientnet_lite2), "
+                         "or probe:ARCH (the shipped probe on the frozen ARCH's features, from --cache)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (probe: members)")
     args = ap.parse_args()
     real = real_items(DATA)
@@ -78,14 +78,14 @@ def main() -> None:
     def member(spec: str, seed: int) -> dict[str, np.ndarray]:
         if spec.startswith("probe:"):
             return probe_probs(loso(), spec.removeprefix("probe:"), seed)
-        return heldout_probs(args.work / f"run-s{seed}{spec}", real)
+        return heldout_probs(args.work / (f"run-s{seed}" + ("" if spec == "default" else f"-{spec}")), real)
 
     rows = []
     for seed in args.seeds:
-        members = {m.strip("-") or "default": member(m, seed) for m in args.members}
+        members = {m: member(m, seed) for m in args.members}
         rows += scored(members, seed)
-        if args.members[0] == "":  # the control: the default with itself at the next seed
-            control = {"default": members["default"], "default, next seed": member("", (seed + 1) % 3)}
+        if args.members[0] == "default":  # the control: the default with itself at the next seed
+            control = {"default": members["default"], "default, next seed": member("default", (seed + 1) % 3)}
             rows += [r for r in scored(control, seed) if r["model"] == " + ".join(control)]
     df = pd.DataFrame(rows)
     table = accuracy_table(df, "model")
