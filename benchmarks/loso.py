@@ -23,6 +23,9 @@ adds N per class drawn from the *other* sources' composites only.
 `--archs A ...` measures other frozen bodies' features (`efficientnet_lite1`, `efficientnet_lite2`: ImageNet weights
 from their pip packages) in place of Lite0's, at the base's size.
 
+`--sizes 288 S ... --compare-sizes` measures each other size S against the base at 288 px, 3 seeds each, paired (the
+drawn images, drawn at 320 px, are resized like the photos).
+
 `--drawn N ...` measures more (or fewer) drawn images per class than the base's 80, from one pool drawn as large as
 the largest N (its first 80 per class are the base's pool, image for image: the same seeds).
 
@@ -306,6 +309,8 @@ def main() -> None:
     ap.add_argument("--archs", nargs="+", default=None,
                     help="only measure these frozen bodies (e.g. efficientnet_lite2) against the base's Lite0, at the "
                          "base's size (3 seeds each; with --extract, cache their features)")
+    ap.add_argument("--compare-sizes", action="store_true",
+                    help="only measure each of --sizes against the base at the shipped size (3 seeds each, paired)")
     ap.add_argument("--out", type=Path, default=None, help="also write every row as CSV here")
     args = ap.parse_args()
     t0 = time.time()
@@ -356,6 +361,11 @@ def main() -> None:
     if args.archs:
         for arch in args.archs:
             measure(f"frozen {arch}", replace(base, arch=arch), args.seeds, first)
+        return _print_rows(rows, args.out, f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}")
+    if args.compare_sizes:
+        for other in args.sizes:
+            if other != size:
+                measure(f"{other} px", replace(base, size=other), args.seeds, first)
         return _print_rows(rows, args.out, f"{time.time() - t0:.0f}s; base: {json.dumps(asdict(base))}")
     if args.drawn:
         for n in args.drawn:
