@@ -1,8 +1,8 @@
 """The `jewel` command: a thin face over the library. Every verb calls one job module (`jewelhelpers.jobs`).
 
 Jobs are imported when their verb runs, so `jewel --help` and the light verbs start fast; the choices offered
-come from `core.settings`, the library's own constants. User errors (JewelError) print one line on stderr and
-exit with status 2.
+come from `core.settings`, the library's own constants. User errors (JewelError), and paths the system
+refuses (OSError: a folder where a file goes, no permission), print one line on stderr and exit with status 2.
 """
 from __future__ import annotations
 
@@ -197,6 +197,8 @@ def _cmd_evaluate(a) -> int:
 
 
 def _cmd_predict(a) -> int:
+    from .core.images import check_outside_inputs
+    from .core.output import check_table_out
     from .jobs.predict import predict_files, predict_on_ray, write_predictions
     if a.top_k < 1:
         raise JewelError("--top-k must be at least 1")
@@ -214,6 +216,8 @@ def _cmd_predict(a) -> int:
     elif a.address or a.workers:
         raise JewelError("--address and --workers go with --on ray")
     else:
+        if a.out is not None:
+            check_outside_inputs(check_table_out(a.out), a.paths)
         df = predict_files(a.run_dir, a.paths, engine=a.engine or "torch", **options)
         write_predictions(df, a.format, a.out)
     n_ok = int(df["error"].isna().sum() if "error" in df else len(df))
@@ -285,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except JewelError as e:
         print(f"jewel {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the system refuses: a folder where a file goes, a file in the path, no permission
+        where = e.filename or ""
+        print(f"jewel {args.command}: error: cannot use {where}: {e.strerror or e}; give another path",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jewel {args.command}: interrupted", file=sys.stderr)

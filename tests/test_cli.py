@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,89 @@ def test_every_option_says_what_it_does_and_offers_the_library_choices():
     assert tuple(options["train", "arch"].choices) == ARCH_CHOICES
     assert tuple(options["predict", "engine"].choices) == ENGINES
     assert (options["split", "valid"].default, options["split", "test"].default) == (VALID, TEST)
+
+
+# ---- bad paths and values: one line, exit 2, nothing written where it must not be ------------------------
+
+def _one_line_error(capsys, verb: str, *words: str) -> None:
+    """stderr ends with one error line holding `words` (progress lines may come before it), and no traceback."""
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]
+    assert last.startswith(f"jewel {verb}: error:") and "Traceback" not in err, err
+    assert all(w in last for w in words), err
+
+
+def test_outputs_are_refused_inside_the_photos_given(tiny_run, image_folder, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    shutil.copytree(image_folder / "ring", photos)
+    before = _snapshot(photos)
+    one = sorted(photos.glob("*.jpg"))[0]
+    assert main(["predict", str(tiny_run), str(photos), "--out", str(photos / "pred.csv")]) == 2
+    _one_line_error(capsys, "predict", "inside the data")
+    assert main(["predict", str(tiny_run), str(one), "--out", str(one)]) == 2
+    _one_line_error(capsys, "predict", "one of the photos given")
+    for option in ("--out", "--gallery"):  # refused before the index is even read
+        assert main(["similar", str(tmp_path / "index"), str(photos), option, str(photos / "x.png")]) == 2
+        _one_line_error(capsys, "similar", "inside the data")
+    assert _snapshot(photos) == before
+
+
+def test_export_is_refused_inside_the_runs_data(tiny_run, image_folder, tmp_path, capsys):
+    before = _snapshot(image_folder)
+    assert main(["export", str(tiny_run), "--out", str(image_folder / "model.onnx")]) == 2
+    _one_line_error(capsys, "export", "inside the data")
+    out = tmp_path / "m8.onnx"
+    assert main(["export", str(tiny_run), "--format", "onnx-int8", "--out", str(out),
+                 "--external", str(tmp_path / "nope")]) == 2
+    _one_line_error(capsys, "export", "nope")
+    assert not out.exists() and _snapshot(image_folder) == before
+
+
+def test_paths_the_system_refuses_are_one_line(image_folder, tmp_path, capsys):
+    (tmp_path / "a_folder").mkdir()
+    assert main(["audit", str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
+    _one_line_error(capsys, "audit", "cannot use", "a_folder", "another path")
+    assert main(["predict", str(tmp_path / "no_run_needed"), str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
+    _one_line_error(capsys, "predict", "a_folder is a folder")
+    (tmp_path / "a_file").write_text("x")
+    assert main(["synth", str(tmp_path / "a_file" / "sub"), "--per-class", "1", "--size", "32"]) == 2
+    _one_line_error(capsys, "synth", "a_file")
+
+
+@pytest.mark.parametrize("option, words", [(["--size", "0"], ["--size", "32"]), (["--lr", "-1"], ["--lr"]),
+                                           (["--composites", "-2"], ["--composites"]),
+                                           (["--weights", "w.pth"], ["--weights", "smoke"])])
+def test_train_refuses_bad_values_before_making_the_run(image_folder, tmp_path, capsys, option, words):
+    out = tmp_path / "run"
+    assert main(["train", str(image_folder), "--out", str(out), "--profile", "smoke", *option]) == 2
+    _one_line_error(capsys, "train", *words)
+    assert not out.exists()
+
+
+def test_a_damaged_run_is_one_line(tiny_run, image_folder, tmp_path, capsys):
+    meta_broken, weights_broken = tmp_path / "meta", tmp_path / "weights"
+    shutil.copytree(tiny_run, meta_broken)
+    (meta_broken / "meta.json").write_text('{"classes": [', encoding="utf-8")
+    shutil.copytree(tiny_run, weights_broken)
+    (weights_broken / "model.pth").write_bytes(b"\x00not a model")
+    assert main(["export", str(meta_broken), "--out", str(tmp_path / "a.onnx")]) == 2
+    _one_line_error(capsys, "export", "meta.json is damaged")
+    assert main(["predict", str(weights_broken), str(image_folder / "ring")]) == 2
+    _one_line_error(capsys, "predict", "model.pth is damaged")
+
+
+def test_bad_data_inputs_are_one_line(image_folder, tmp_path, capsys):
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(bytes(range(128, 256)))
+    assert main(["audit", str(binary)]) == 2
+    _one_line_error(capsys, "audit", "not a text CSV")
+    one = sorted((image_folder / "ring").glob("*.jpg"))[0]
+    assert main(["audit", str(one)]) == 2
+    _one_line_error(capsys, "audit", "is an image")
+    unlabelled = tmp_path / "labels.csv"
+    unlabelled.write_text(f"file,label\n{one},ring\n{one},\n", encoding="utf-8")
+    assert main(["audit", str(unlabelled)]) == 2
+    _one_line_error(capsys, "audit", "line 3 has no label")
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "no_run_needed"), str(tmp_path / "empty")]) == 2
+    _one_line_error(capsys, "predict")

@@ -33,11 +33,14 @@ def list_images(root: Path) -> list[Path]:
 
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     """Files given explicitly (any extension, attempted) and the images found under folders, in order given."""
-    files: list[Path] = []
+    paths, files = list(paths), []
     for p in map(Path, paths):
         if not p.exists():
             raise JewelError(f"{p} does not exist: give image files or folders of images")
         files += list_images(p) if p.is_dir() else [p]
+    if not files:
+        raise JewelError(f"no images in {', '.join(map(str, paths))}: give photo files or folders holding them "
+                         f"({', '.join(sorted(IMAGE_EXTS))})")
     return files
 
 
@@ -65,14 +68,25 @@ def read_items(source: str | Path, max_per_class: int | None = None, seed: int =
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or []
-        label_col = "label" if "label" in fields else "category" if "category" in fields else None
-        if "file" not in fields or label_col is None:
-            raise JewelError(f"{path}: a CSV needs the columns file,label (found: {', '.join(fields) or 'none'})")
-        rows = [(str((path.parent / r["file"]).resolve()), r[label_col].strip()) for r in reader if r["file"]]
-    return pd.DataFrame(rows, columns=["path", "label"])
+    if path.suffix.lower() in IMAGE_EXTS:
+        raise JewelError(f"{path} is an image: give the folder of class folders (DATA/<category>/*.jpg) or a CSV "
+                         "of file,label")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            label_col = "label" if "label" in fields else "category" if "category" in fields else None
+            if "file" not in fields or label_col is None:
+                raise JewelError(f"{path}: a CSV needs the columns file,label (found: {', '.join(fields) or 'none'})")
+            rows = [(r["file"], (r[label_col] or "").strip(), line) for line, r in enumerate(reader, start=2)
+                    if r["file"]]
+    except UnicodeDecodeError:
+        raise JewelError(f"{path} is not a text CSV (not UTF-8): give a CSV of file,label") from None
+    unlabelled = [line for _, label, line in rows if not label]
+    if unlabelled:
+        raise JewelError(f"{path}: line {unlabelled[0]} has no label ({len(unlabelled)} such rows): give every file "
+                         "a class or remove the row")
+    return pd.DataFrame([(str((path.parent / f).resolve()), label) for f, label, _ in rows], columns=["path", "label"])
 
 
 def open_rgb(path: str | Path | bytes | Image.Image, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -130,5 +144,16 @@ def check_outside_data(out: str | Path, data: str | Path, paths: Iterable[str] =
     inside = next((root for root in roots if out.is_relative_to(root)), None)
     if inside is not None:
         raise JewelError(f"refusing to write {out}: it is inside the data ({inside}), and nothing is ever "
-                         "written there; choose a path outside it, e.g. ./split.csv")
+                         "written there; choose a path outside it")
     return out
+
+
+def check_outside_inputs(out: str | Path, paths: Iterable[str | Path]) -> Path:
+    """`out`, resolved; JewelError when it lies in a folder of photos given, or is a photo given."""
+    resolved = Path(out).expanduser().resolve()
+    for p in map(Path, paths):
+        if p.is_dir():
+            check_outside_data(out, p)
+        elif resolved == p.expanduser().resolve():
+            raise JewelError(f"refusing to write {resolved}: it is one of the photos given; choose another path")
+    return resolved

@@ -17,7 +17,6 @@ Taught in: 05_beyond_labels.ipynb.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +28,8 @@ from torch import nn
 
 from .errors import JewelError
 from .forward import ImageInput, batch_logits
-from .images import check_outside_data, collect_files
+from .images import check_outside_inputs, collect_files
+from .runs import read_json, write_json
 from .unknown import normalise
 
 VECTORS, ITEMS, INFO, ERRORS = "vectors.npy", "items.csv", "index.json", "errors.csv"
@@ -69,7 +69,7 @@ class PhotoIndex:
         if not (folder / INFO).is_file():
             raise JewelError(f"{folder} is not a photo index (no {INFO}); make one with: jewel index RUN_DIR PATH... "
                              f"--out {folder}")
-        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
+        info = read_json(folder / INFO)
         vectors = np.load(folder / VECTORS, allow_pickle=False)
         items = pd.read_csv(folder / ITEMS, keep_default_na=False)
         if len(vectors) != len(items):
@@ -93,13 +93,11 @@ def build_index(model: nn.Module, meta: dict, run_dir: str | Path, paths: Sequen
     row per file given (path, status = added | already indexed | error, error).
 
     A file already in the index (same resolved path, size and mtime) is not embedded again; a changed one is
-    embedded again. `out` may not lie inside a folder of photos given.
+    embedded again. `out` may not lie inside a folder of photos given, nor beside a photo given.
     """
     out = Path(out).expanduser()
     files = collect_files(paths)
-    for p in map(Path, paths):
-        if p.is_dir():
-            check_outside_data(out, p)
+    check_outside_inputs(out, paths)
     keys = [_file_key(f) for f in files]
     old = PhotoIndex.load(out) if (out / INFO).is_file() else None
     if old is not None and Path(old.info["run_dir"]).resolve() != Path(run_dir).resolve():
@@ -136,7 +134,7 @@ def build_index(model: nn.Module, meta: dict, run_dir: str | Path, paths: Sequen
     np.save(out / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
     items[["path", "label", "size", "mtime"]].to_csv(out / ITEMS, index=False)
     status[status["status"] == "error"][["path", "error"]].to_csv(out / ERRORS, index=False)
-    (out / INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_json(out / INFO, info)
     return PhotoIndex(vectors, items, info), status
 
 

@@ -26,4 +26,12 @@ def write_table(table: pd.DataFrame, fmt: str = "csv", out: str | Path | None = 
     if out is None:
         sys.stdout.write(text)
     else:
-        Path(out).write_text(text, encoding="utf-8")
+        check_table_out(out).write_text(text, encoding="utf-8")
+
+
+def check_table_out(out: str | Path) -> Path:
+    """`out` as a Path; JewelError when it is a folder (a table is a file): call it before long work too."""
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise JewelError(f"{out} is a folder: give a file name for the table, e.g. {out / 'results.csv'}")
+    return out

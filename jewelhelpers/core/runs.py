@@ -9,6 +9,7 @@ Taught in: 02_transfer_learning_resnet50.ipynb.
 from __future__ import annotations
 
 import json
+import pickle
 import platform
 import shutil
 from pathlib import Path
@@ -51,7 +52,11 @@ def write_json(path: str | Path, obj) -> None:
 
 
 def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file the tool wrote; JewelError naming it when it is damaged (edited by hand, cut short)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise JewelError(f"{path} is damaged ({e}): make it again (jewel train or jewel index with a new --out)") from None
 
 
 def read_meta(run_dir: str | Path) -> dict:
@@ -89,7 +94,10 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     if not path.is_file():
         raise JewelError(f"{run_dir} has no {WEIGHTS}: the run did not finish; train it again")
     model = build_model(meta["arch"], len(meta["classes"]), pretrained=False, head=meta.get("head", "fastai")).model
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    try:
+        model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise JewelError(f"{path} is damaged or not this run's model ({str(e).splitlines()[0]}): train it again") from None
     return model.to(device).eval(), meta
 
 

@@ -8,6 +8,7 @@ Taught in: 03_evaluation.ipynb.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -82,7 +83,7 @@ def score_items(run_dir: str | Path, model: torch.nn.Module, meta: dict, items: 
     cal = calibration(run_dir, model, meta, progress, valid)
     res = outputs if outputs is not None else run_logits(model, meta, items, progress=progress, features=features)
     for u in res.unreadable:
-        print(f"skipped an unreadable file: {u['reason']}")
+        print(f"skipped an unreadable file: {u['reason']}", file=sys.stderr)
     if not len(res.y):
         raise JewelError(f"none of the {len(items)} images to evaluate in {data} could be read")
     metrics = {"run_dir": str(Path(run_dir).resolve()), "data": str(Path(data).resolve()),

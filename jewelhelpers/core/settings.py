@@ -40,6 +40,7 @@ UNKNOWN_METHODS = ("msp", "energy", "knn")  # unknown-photo scores measured side
 UNKNOWN_MODES = ("on", "off")  # `jewel predict --unknown`
 UNKNOWN_TPR = 0.95  # share of the valid split's photos the unknown threshold keeps
 REVIEW_FOLDS = 5  # `jewel review`: folds of the out-of-fold probe
+MIN_SIZE = 32  # the smallest training image side every backbone's downsampling takes
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,13 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"unknown recipe {profile.recipe!r}: choose one of {', '.join(RECIPES)}")
     if profile.soup < 1 or profile.epochs < 1:
         raise JewelError(f"soup and epochs must be at least 1 (got soup={profile.soup}, epochs={profile.epochs})")
-    if profile.synth_mix < 0:
-        raise JewelError(f"--drawn must be 0 or more images per class, not {profile.synth_mix}")
+    if profile.synth_mix < 0 or profile.composites < 0:
+        raise JewelError(f"--drawn and --composites must be 0 or more images per class, not {profile.synth_mix} "
+                         f"and {profile.composites}")
+    if profile.size < MIN_SIZE:
+        raise JewelError(f"--size must be at least {MIN_SIZE} pixels, not {profile.size}")
+    if profile.lr is not None and not profile.lr > 0:
+        raise JewelError(f"--lr must be above 0, not {profile.lr}")
     if not 0 <= profile.wise <= 1:
         raise JewelError(f"--wise must be between 0 (the probe) and 1 (fine-tuned), not {profile.wise}")
     return profile

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import JewelError
+from ..core.images import check_outside_data
 from ..core.onnx import MIN_AGREEMENT, export_onnx, int8_agreement
+from ..core.runs import read_meta
 from ..core.settings import external_dirs
 
 
@@ -21,10 +24,19 @@ def run(run_dir: str | Path, fmt: str = "onnx", out: str | Path | None = None,
     For int8, its label agreement with float32 on the test split and every folder of `external` (default
     `$JEWEL_EXTERNAL_DATA`) is printed and recorded in meta.json.
     """
+    meta = read_meta(run_dir)
+    if out is not None:  # never into the data the run was trained on
+        for data in {meta.get("data"), *meta.get("sources", {}).values()} - {None}:
+            if Path(data).exists():
+                check_outside_data(out, data)
+    external = [Path(e) for e in external] if external is not None else external_dirs()
+    for folder in external if fmt == "onnx-int8" else []:  # a wrong path is said before anything is written
+        if not folder.is_dir():
+            raise JewelError(f"--external {folder}: no such folder; give a folder of another shop's photos")
     path = export_onnx(run_dir, out=out, quantize=fmt == "onnx-int8")
     print(f"exported {path}")
     if fmt == "onnx-int8":
-        agreement = int8_agreement(run_dir, external if external is not None else external_dirs())
+        agreement = int8_agreement(run_dir, external)
         for name, a in agreement.items():
             share = "n/a" if a["agreement"] is None else f"{a['agreement']:.1%}"
             print(f"int8 gives float32's label on {share} of {name} ({a['n']} images)"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import JewelError
-from ..core.images import check_outside_data, collect_files
+from ..core.images import check_outside_inputs, collect_files
 from ..core.onnx import onnx_file
 from ..core.output import write_table
 from ..core.predictor import Predictor
@@ -77,8 +77,7 @@ def predict_on_ray(run_dir: str | Path, paths: Sequence[str | Path], out: str | 
         raise JewelError("--batch-size must be at least 1")
     import_ray()  # without the extra, say how to install it before anything is read or written
     files = collect_files(paths)
-    for p in map(Path, paths):
-        check_outside_data(out, p, [] if p.is_dir() else [p])
+    check_outside_inputs(out, paths)
     if engine != "torch":
         onnx_file(run_dir, quantize=engine == "onnx-int8")  # exported once here, not by every worker at once
     if unknown:

@@ -7,6 +7,7 @@ Taught in: 05_beyond_labels.ipynb.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,7 @@ def review(data: str | Path, run_dir: str | Path, folds: int = REVIEW_FOLDS, pro
         raise JewelError(f"no image of {data} has a class the run knows ({', '.join(meta['classes'])})")
     res = run_logits(model, meta, items, progress=progress, features=True)
     for u in res.unreadable:
-        print(f"skipped an unreadable file: {u['reason']}")
+        print(f"skipped an unreadable file: {u['reason']}", file=sys.stderr)
     probs = out_of_fold(res.features.numpy(), res.items["label"], meta["classes"], folds)
     return pd.concat([label_issues(res.items, probs, meta["classes"]),
                       duplicate_conflicts(audit(data, progress=progress).conflicts)], ignore_index=True)

@@ -78,6 +78,9 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     if (prof.composites or prof.wise != 1 or drawn) and prof.recipe != "lpft":
         raise JewelError("--composites, --drawn and --wise go with the lpft recipe (the default): "
                          "leave out --recipe classic")
+    if weights is not None and not prof.pretrained:
+        raise JewelError(f"--weights is not used by the {prof.name} profile (random initialisation): "
+                         "use --profile quick or full")
     datas = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
     if not datas:
         raise JewelError("give at least one DATA folder or CSV to train on")
