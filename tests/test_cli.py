@@ -131,12 +131,16 @@ def test_export_is_refused_inside_the_runs_data(tiny_run, image_folder, tmp_path
     assert not out.exists() and _snapshot(image_folder) == before
 
 
-def test_paths_the_system_refuses_are_one_line(image_folder, tmp_path, capsys):
+def test_paths_the_system_refuses_are_one_line(tiny_run, image_folder, tmp_path, capsys):
     (tmp_path / "a_folder").mkdir()
     assert main(["audit", str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
     _one_line_error(capsys, "audit", "cannot use", "a_folder", "another path")
     assert main(["predict", str(tmp_path / "no_run_needed"), str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
     _one_line_error(capsys, "predict", "a_folder is a folder")
+    (tmp_path / "a_folder" / "notes.txt").write_text("mine")
+    assert main(["index", str(tiny_run), str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
+    _one_line_error(capsys, "index", "no photo index")
+    assert sorted(p.name for p in (tmp_path / "a_folder").iterdir()) == ["notes.txt"]
     (tmp_path / "a_file").write_text("x")
     assert main(["synth", str(tmp_path / "a_file" / "sub"), "--per-class", "1", "--size", "32"]) == 2
     _one_line_error(capsys, "synth", "a_file")

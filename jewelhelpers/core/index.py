@@ -98,6 +98,8 @@ def build_index(model: nn.Module, meta: dict, run_dir: str | Path, paths: Sequen
     out = Path(out).expanduser()
     files = collect_files(paths)
     check_outside_inputs(out, paths)
+    if out.is_dir() and not (out / INFO).is_file() and any(out.iterdir()):
+        raise JewelError(f"{out} holds other files and no photo index: choose a new or empty --out")
     keys = [_file_key(f) for f in files]
     old = PhotoIndex.load(out) if (out / INFO).is_file() else None
     if old is not None and Path(old.info["run_dir"]).resolve() != Path(run_dir).resolve():
