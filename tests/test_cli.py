@@ -135,7 +135,8 @@ def test_paths_the_system_refuses_are_one_line(tiny_run, image_folder, tmp_path,
     (tmp_path / "a_folder").mkdir()
     assert main(["audit", str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
     _one_line_error(capsys, "audit", "cannot use", "a_folder", "another path")
-    assert main(["predict", str(tmp_path / "no_run_needed"), str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2
+    folder_out = ["--out", str(tmp_path / "a_folder")]
+    assert main(["predict", str(tmp_path / "no_run_needed"), str(image_folder), *folder_out]) == 2
     _one_line_error(capsys, "predict", "a_folder is a folder")
     (tmp_path / "a_folder" / "notes.txt").write_text("mine")
     assert main(["index", str(tiny_run), str(image_folder), "--out", str(tmp_path / "a_folder")]) == 2

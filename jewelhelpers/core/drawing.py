@@ -698,14 +698,14 @@ def draw_item(label: str, rng: np.random.Generator, size: int = 128,
 def _check_out(out: Path, params: dict) -> None:
     """Refuse to write into `out` unless it is missing, empty, or an earlier make_synth run with the same params."""
     if out.exists() and not out.is_dir():
-        raise JewelError(f"{out} is a file: give make_synth a folder to write the synthetic dataset into")
+        raise JewelError(f"{out} is a file: give a folder to write the synthetic dataset into")
     if not out.exists() or not any(out.iterdir()):
         return
     marker = out / MARKER
     try:
         previous = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise JewelError(f"{out} already holds files that make_synth did not write: "
+        raise JewelError(f"{out} already holds files that were not drawn here (jewel synth, make_synth): "
                          "choose a new or empty folder for the synthetic dataset") from None
     if {k: previous.get(k) for k in params} != params:
         old = ", ".join(f"{k}={previous.get(k)}" for k in ("per_class", "size", "seed"))
@@ -726,7 +726,7 @@ def make_synth(out: str | Path, per_class: int = 100, size: int = 128, seed: int
     """
     out = Path(out).expanduser()
     if per_class < 1 or size < 16 or seed < 0 or views < 1:
-        raise JewelError(f"make_synth needs per_class >= 1, size >= 16, seed >= 0 and views >= 1 "
+        raise JewelError(f"the drawn dataset needs per_class (--per-class) >= 1, size >= 16, seed >= 0 and views >= 1 "
                          f"(got per_class={per_class}, size={size}, seed={seed}, views={views})")
     classes = NEAR_MISSES if near_misses else CLASSES
     params = {"classes": list(classes), "per_class": per_class, "size": size, "seed": seed}

@@ -56,7 +56,8 @@ def read_json(path: str | Path) -> dict:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise JewelError(f"{path} is damaged ({e}): make it again (jewel train or jewel index with a new --out)") from None
+        raise JewelError(f"{path} is damaged ({e}): make it again (jewel train or jewel index with a new --out)"
+                         ) from None
 
 
 def read_meta(run_dir: str | Path) -> dict:
@@ -97,7 +98,8 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     try:
         model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise JewelError(f"{path} is damaged or not this run's model ({str(e).splitlines()[0]}): train it again") from None
+        reason = str(e).splitlines()[0]
+        raise JewelError(f"{path} is damaged or not this run's model ({reason}): train it again") from None
     return model.to(device).eval(), meta
 
 
