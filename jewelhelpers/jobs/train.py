@@ -96,6 +96,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     manifest = _write_split(datas, run_dir, prof, seed, classes, valid_from)
     classes = list(classes) if classes else sorted(manifest["label"].unique())
     arch_name, reason = resolve_arch(prof.arch, weights, prof.pretrained)
+    if arch is None and prof.arch != "auto":
+        reason = f"{arch_name}: the {prof.name} profile's"
     print(f"arch: {reason}", flush=True)
     seed_everything(seed)
     head = "linear" if prof.recipe == "lpft" else "fastai"
