@@ -221,7 +221,8 @@ def _cmd_predict(a) -> int:
         df = predict_files(a.run_dir, a.paths, engine=a.engine or "torch", **options)
         write_predictions(df, a.format, a.out)
     n_ok = int(df["error"].isna().sum() if "error" in df else len(df))
-    print(f"{n_ok} of {len(df)} files predicted" + (f"; written to {a.out}" if a.out else ""), file=sys.stderr)
+    print(f"{n_ok} of {len(df)} files predicted" + (f"; written to {a.out}" if a.out else "")
+          + ("" if n_ok else ": none could be read as an image (each row's error says why)"), file=sys.stderr)
     return 0 if n_ok else 1
 
 

@@ -176,6 +176,7 @@ def test_cli_json_output_file_and_explicit_file_of_any_extension(awkward_folder,
 def test_cli_exit_codes(awkward_folder, tiny_run, tmp_path, capsys):
     bad_only = [str(awkward_folder / n) for n in ("corrupt.jpg", "empty.jpg", "notes.jpg")]
     assert main(["predict", str(tiny_run), *bad_only]) == 1
+    assert "0 of 3 files predicted: none could be read" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "no_run"), str(awkward_folder)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["predict", str(tiny_run), str(awkward_folder / "missing.jpg")]) == 2
