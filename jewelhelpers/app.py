@@ -137,6 +137,9 @@ def check_port(host: str, port: int) -> None:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
+        except socket.gaierror as e:
+            raise JewelError(f"--host {host}: not an address of this machine ({e.strerror or e}); "
+                             "use 127.0.0.1 (this machine only) or 0.0.0.0 (every network)") from None
         except OSError as e:
             raise JewelError(f"cannot listen on {host}:{port} ({e.strerror or e}): another program may be using "
                              "it; choose another port with --port, or check --host") from e
@@ -188,8 +191,8 @@ def serve(run_dir: str | Path, port: int = DEFAULT_PORT, host: str = DEFAULT_HOS
     run_dir = Path(run_dir).expanduser().resolve()
     if not 0 <= threshold <= 1:
         raise JewelError("--min-confidence must be between 0 and 1")
+    check_port(host, port)  # before the run's ONNX export, which takes seconds
     predictor = Predictor.from_run(run_dir, engine)  # a broken run fails here, and ONNX is exported once, now
-    check_port(host, port)
     previous = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
     try:
         with tempfile.TemporaryDirectory(prefix="jewel-app-") as tmp_name:

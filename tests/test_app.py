@@ -221,6 +221,8 @@ def test_the_server_says_which_port_is_taken_and_writes_its_notebook_and_command
         port = s.getsockname()[1]
         with pytest.raises(JewelError, match=f"127.0.0.1:{port}.*--port"):
             check_port("127.0.0.1", port)
+    with pytest.raises(JewelError, match="--host 999.1.1.1: not an address"):
+        check_port("999.1.1.1", 8899)
     notebook, folders = prepare(tmp_path)
     assert "page()" in json.loads(notebook.read_text())["cells"][0]["source"]
     assert all(Path(folder).is_relative_to(tmp_path) for folder in folders.values())

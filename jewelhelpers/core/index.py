@@ -68,7 +68,7 @@ class PhotoIndex:
         folder = Path(folder)
         if not (folder / INFO).is_file():
             raise JewelError(f"{folder} is not a photo index (no {INFO}); make one with: jewel index RUN_DIR PATH... "
-                             f"--out {folder}")
+                             "--out INDEX_DIR")
         info = read_json(folder / INFO)
         vectors = np.load(folder / VECTORS, allow_pickle=False)
         items = pd.read_csv(folder / ITEMS, keep_default_na=False)

@@ -98,8 +98,7 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     try:
         model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        reason = str(e).splitlines()[0]
-        raise JewelError(f"{path} is damaged or not this run's model ({reason}): train it again") from None
+        raise JewelError(f"{path} is damaged or not this run's model ({type(e).__name__}): train it again") from None
     return model.to(device).eval(), meta
 
 

@@ -89,9 +89,10 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"unknown recipe {profile.recipe!r}: choose one of {', '.join(RECIPES)}")
     if profile.soup < 1 or profile.epochs < 1:
         raise JewelError(f"soup and epochs must be at least 1 (got soup={profile.soup}, epochs={profile.epochs})")
-    if profile.synth_mix < 0 or profile.composites < 0:
-        raise JewelError(f"--drawn and --composites must be 0 or more images per class, not {profile.synth_mix} "
-                         f"and {profile.composites}")
+    if profile.synth_mix < 0:
+        raise JewelError(f"--drawn must be 0 or more images per class, not {profile.synth_mix}")
+    if profile.composites < 0:
+        raise JewelError(f"--composites must be 0 or more images per class, not {profile.composites}")
     if profile.size < MIN_SIZE:
         raise JewelError(f"--size must be at least {MIN_SIZE} pixels, not {profile.size}")
     if profile.lr is not None and not profile.lr > 0:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.findings import AuditResult, audit
+from ..core.output import check_table_out
 
 
 def run(data: str | Path, out: str | Path | None = None) -> AuditResult:
     """Audit DATA, print what was found and what to do, and write the per-file CSV to `out` if given."""
+    if out:
+        check_table_out(out)  # before the audit's minutes, not after
     result = audit(data)
     print(result.summary())
     if out:

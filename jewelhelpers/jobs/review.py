@@ -18,6 +18,7 @@ from ..core.forward import run_logits
 from ..core.images import check_outside_data, read_items
 from ..core.interpret import plot_suspects
 from ..core.metrics import match_classes
+from ..core.output import check_table_out
 from ..core.review import duplicate_conflicts, label_issues, out_of_fold
 from ..core.runs import load_model
 from ..core.settings import REVIEW_FOLDS
@@ -42,7 +43,7 @@ def run(data: str | Path, run_dir: str | Path, out: str | Path, gallery: str | P
     """Write the review as CSV to `out` (and the top suspects to `gallery`), both outside DATA; say how many."""
     for path in (out, gallery):
         if path is not None:
-            check_outside_data(path, data)
+            check_outside_data(check_table_out(path), data)
     table = review(data, run_dir, folds)
     table.to_csv(out, index=False)
     if gallery is not None:
