@@ -73,7 +73,8 @@ def test_evaluate_reports_unknown_data(smoke_run, image_folder, near_misses, tmp
     assert 0 < u["share_kept"] <= 1 and u["unknown_data"]["n_unknown"] == len(list_images(near_misses))
     assert 0 <= u["unknown_data"]["auroc"] <= 1 and 0 <= u["unknown_data"]["fpr_at_95tpr"] <= 1
     assert (tmp_path / "eval" / "unknown_scores.png").is_file()
-    assert "AUROC" in evaluation_line(metrics) and "## Unknown photos" in (tmp_path / "eval" / "report.md").read_text()
+    n = u["unknown_data"]["n_unknown"]
+    assert f"({n} unknown photos against " in evaluation_line(metrics) and "## Unknown photos" in (tmp_path / "eval" / "report.md").read_text()
 
 
 def test_synth_near_misses_are_none_of_the_classes(near_misses):

@@ -217,5 +217,6 @@ def evaluation_line(metrics: dict) -> str:
         line += f"; {len(metrics['unreadable'])} unreadable skipped"
     if "unknown_data" in metrics.get("unknown", {}):
         d = metrics["unknown"]["unknown_data"]
-        line += f"; unknown photos: AUROC {d['auroc']:.3f}, FPR at 95% TPR {d['fpr_at_95tpr']:.3f}"
+        line += (f"; unknown photos: AUROC {d['auroc']:.3f}, FPR at 95% TPR {d['fpr_at_95tpr']:.3f} "
+                 f"({d['n_unknown']} unknown photos against {d['n_known']})")
     return line + f"; report: {Path(metrics['out']) / 'report.md'}"
