@@ -292,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jewel {args.command}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a path the system refuses: a folder where a file goes, a file in the path, no permission
-        where = e.filename or ""
-        print(f"jewel {args.command}: error: cannot use {where}: {e.strerror or e}; give another path",
+        where = f" {e.filename}" if e.filename else ""
+        print(f"jewel {args.command}: error: cannot use{where}: {e.strerror or e}; give another path",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -93,7 +93,7 @@ def build_index(model: nn.Module, meta: dict, run_dir: str | Path, paths: Sequen
     row per file given (path, status = added | already indexed | error, error).
 
     A file already in the index (same resolved path, size and mtime) is not embedded again; a changed one is
-    embedded again. `out` may not lie inside a folder of photos given, nor beside a photo given.
+    embedded again. `out` may not lie inside a folder of photos given, nor be a photo given.
     """
     out = Path(out).expanduser()
     files = collect_files(paths)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import JewelError
-from ..core.images import check_outside_data
+from ..core.images import check_outside_data, read_items
 from ..core.onnx import MIN_AGREEMENT, export_onnx, int8_agreement
 from ..core.runs import read_meta
 from ..core.settings import external_dirs
@@ -31,8 +30,7 @@ def run(run_dir: str | Path, fmt: str = "onnx", out: str | Path | None = None,
                 check_outside_data(out, data)
     external = [Path(e) for e in external] if external is not None else external_dirs()
     for folder in external if fmt == "onnx-int8" else []:  # a wrong path is said before anything is written
-        if not folder.is_dir():
-            raise JewelError(f"--external {folder}: no such folder; give a folder of another shop's photos")
+        read_items(folder)
     path = export_onnx(run_dir, out=out, quantize=fmt == "onnx-int8")
     print(f"exported {path}")
     if fmt == "onnx-int8":
