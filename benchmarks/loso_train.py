@@ -10,8 +10,8 @@ model and each mix; the means.
 
     flock /work/helpers/heavy.lock .venv/bin/python benchmarks/loso_train.py --seed 0 --work /tmp/loso-train  # ~25 min
 
-`--valid-from all`, `--composites N`, `--size PX`, `--lr LR`, `--epochs N` and `--drawn N` measure those levers the
-same way (each lever set gets its own run folder in --work).
+`--valid-from all`, `--composites N`, `--size PX`, `--lr LR`, `--epochs N`, `--drawn N`, `--arch A` and `--features
+last-two` measure those levers the same way (each lever set gets its own run folder in --work).
 """
 from __future__ import annotations
 
@@ -87,19 +87,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="the last stage's epochs (default: the profile's)")
     ap.add_argument("--drawn", type=int, help="drawn images per class mixed into training (default: the profile's)")
     ap.add_argument("--arch", help="backbone (default: the profile's, auto: efficientnet_lite0 offline)")
+    ap.add_argument("--features", help="what the head reads: last | last-two (default: the profile's, last)")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     args = ap.parse_args()
     run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}")
                        + "".join(f"-{name}{value:g}" for name, value in (("comp", args.composites), ("size", args.size),
                                                                           ("lr", args.lr), ("ep", args.epochs),
                                                                           ("drawn", args.drawn)) if value is not None)
-                       + (f"-{args.arch}" if args.arch else ""))
+                       + (f"-{args.arch}" if args.arch else "") + (f"-{args.features}" if args.features else ""))
     if not args.report_only:
         from jewelhelpers.jobs.train import train
         train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
               classes=list(CLASSES), holdout_sources=True, force=True, valid_from=args.valid_from,
               composites=args.composites, size=args.size, lr=args.lr, epochs=args.epochs,
-              drawn=args.drawn, arch=args.arch)
+              drawn=args.drawn, arch=args.arch, features=args.features)
     print(report(run).round(3).to_string())
 
 

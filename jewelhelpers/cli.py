@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .core.errors import JewelError
 from .core.settings import (
-    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES, RECIPES, REVIEW_FOLDS,
-    TEST, UNKNOWN_MODES, VALID, VALID_FROM,
+    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, FEATURES, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES, RECIPES,
+    REVIEW_FOLDS, TEST, UNKNOWN_MODES, VALID, VALID_FROM,
 )
 
 
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="lpft: per class, training products on white cut out and pasted on drawn scenes (default 0)")
     s.add_argument("--drawn", type=int, metavar="N",
                    help="lpft: drawn images per class mixed into training (default: the profile's, 80 in quick; 0: none)")
+    s.add_argument("--features", choices=FEATURES, default=None,
+                   help="what the head reads: the body's last map (default) or its last two stages' maps side by side")
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")
@@ -184,7 +186,7 @@ def _cmd_train(a) -> int:
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
                     composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise,
-                    valid_from=a.valid_from, drawn=a.drawn)
+                    valid_from=a.valid_from, drawn=a.drawn, features=a.features)
     print(summary_line(summary))
     return 0
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .errors import JewelError
-from .settings import ARCHS, HEADS, LITES, weights_path
+from .settings import ARCHS, FEATURES, HEADS, LITES, weights_path
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 LITE_STATS = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
 RANDOM_INIT = "random initialisation (--no-pretrained): NOT pretrained, expect poor accuracy"
@@ -34,7 +34,7 @@ class Backbone:
     std: list[float]
     source: str  # where the pretrained weights came from, in words
     pretrained: bool
-    n_features: int  # channels of the body's last feature map
+    n_features: int  # channels of the body's output map (what the head reads)
 
 
 def norm_stats(arch: str) -> tuple[list[float], list[float]]:
@@ -172,10 +172,33 @@ def imagenet_model(arch: str, pretrained: bool = True, weights: str | Path | Non
     return model, source
 
 
-def _body(arch: str, model: nn.Module) -> nn.Sequential:
+class WithInput(nn.Sequential):
+    """A stage that passes its input on beside its output: both maps side by side on the channels (the input
+    averaged over 2 x 2 first where the stage halves the map, as ResNet's `layer4` does; a fixed pooling, so the
+    model exports to ONNX)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if x.shape[-1] != out.shape[-1]:
+            x = nn.functional.avg_pool2d(x, 2, ceil_mode=True)
+        return torch.cat([x, out], dim=1)
+
+
+def _body(arch: str, model: nn.Module, features: str = "last") -> nn.Sequential:
+    """The feature body of an ImageNet classifier: a flat `nn.Sequential` whose last `nn.Sequential` child is its last
+    stage. `features="last"` ends with the last map (Lite0: after its 1x1 head convolution, 1,280 channels);
+    `"last-two"` ends with the last stage in a `WithInput`, so the map holds the last two stages' outputs side by
+    side (Lite0: 192 + 320 channels, without the head convolution; benchmarks/RESULTS.md, issue 16)."""
+    if features not in FEATURES:
+        raise JewelError(f"unknown features {features!r}: choose one of {', '.join(FEATURES)}")
     if arch in LITES:
-        return nn.Sequential(model.conv_stem, model.bn1, *model.blocks, model.conv_head, model.bn2)
-    return nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
+        layers = [model.conv_stem, model.bn1, *model.blocks, model.conv_head, model.bn2]
+    else:
+        layers = list(model.children())[:-2]  # drop avgpool and fc
+    if features == "last-two":
+        last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Sequential))
+        layers = [*layers[:last], WithInput(*layers[last])]
+    return nn.Sequential(*layers)
 
 
 def linear_head(n_features: int, n_out: int) -> nn.Sequential:
@@ -184,16 +207,17 @@ def linear_head(n_features: int, n_out: int) -> nn.Sequential:
 
 
 def build_model(arch: str, n_out: int, pretrained: bool = True, weights: str | Path | None = None,
-                head: str = "fastai") -> Backbone:
+                head: str = "fastai", features: str = "last") -> Backbone:
     """`Sequential(body, head)` for `n_out` classes, the body pretrained on ImageNet unless `pretrained=False`.
 
-    `head` is `fastai` (`create_head`: pooling, BN, dropout, two linear layers) or `linear` (`linear_head`).
+    `head` is `fastai` (`create_head`: pooling, BN, dropout, two linear layers) or `linear` (`linear_head`);
+    `features` is what it reads (`_body`).
     """
     from fastai.vision.all import create_head, num_features_model
     if head not in HEADS:
         raise JewelError(f"unknown head {head!r}: choose one of {', '.join(HEADS)}")
     full, source = imagenet_model(arch, pretrained, weights)
-    body = _body(arch, full)
+    body = _body(arch, full, features)
     nf = num_features_model(body)
     model = nn.Sequential(body, create_head(nf, n_out) if head == "fastai" else linear_head(nf, n_out))
     mean, std = norm_stats(arch)

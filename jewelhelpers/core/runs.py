@@ -94,7 +94,8 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise JewelError(f"{run_dir} has no {WEIGHTS}: the run did not finish; train it again")
-    model = build_model(meta["arch"], len(meta["classes"]), pretrained=False, head=meta.get("head", "fastai")).model
+    model = build_model(meta["arch"], len(meta["classes"]), pretrained=False, head=meta.get("head", "fastai"),
+                        features=meta.get("features", "last")).model
     try:
         model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     except (RuntimeError, EOFError, pickle.UnpicklingError) as e:

@@ -25,6 +25,7 @@ LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # we
 ARCHS = ("resnet50", "resnet18", "resnet34", *LITES)
 ARCH_CHOICES = ("auto", *ARCHS)  # auto: resnet50 when its weights can be had, else efficientnet_lite0
 HEADS = ("fastai", "linear")
+FEATURES = ("last", "last-two")  # what the head reads: the body's last map, or its last two stages' (backbones._body)
 ENGINES = ("torch", "onnx", "onnx-int8")
 EXPORT_FORMATS = ("onnx", "onnx-int8")
 OUTPUT_FORMATS = ("csv", "json")
@@ -64,6 +65,7 @@ class Profile:
     soup: int = 1  # lpft: fine-tunings from the same probe whose weights are averaged
     composites: int = 0  # lpft: per class, training products on white pasted on drawn scenes (core.composite)
     wise: float = 1.0  # lpft: WiSE-FT mix of fine-tuned and probe weights (1: fine-tuned, 0: the probe)
+    features: str = "last"  # what the head reads (FEATURES): the body's last map, or its last two stages' maps
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +99,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"--size must be at least {MIN_SIZE} pixels, not {profile.size}")
     if profile.lr is not None and not profile.lr > 0:
         raise JewelError(f"--lr must be above 0, not {profile.lr}")
+    if profile.features not in FEATURES:
+        raise JewelError(f"--features must be one of {', '.join(FEATURES)}, not {profile.features!r}")
     if not 0 <= profile.wise <= 1:
         raise JewelError(f"--wise must be between 0 (the probe) and 1 (fine-tuned), not {profile.wise}")
     return profile

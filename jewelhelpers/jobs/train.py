@@ -54,7 +54,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
           soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
           classes: Sequence[str] | None = None, wise: float | None = None, valid_from: str = "first",
-          drawn: int | None = None) -> dict:
+          drawn: int | None = None, features: str | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
@@ -63,7 +63,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     `holdout_sources`, a model per source is trained the same way on the others and scored on it (RUN_DIR/holdout/,
     `holdout_sources.csv`, `.json` and `.png`).
 
-    `drawn` is the LP-FT recipe's drawn images per class mixed into training (`Profile.synth_mix`; 0: none).
+    `drawn` is the LP-FT recipe's drawn images per class mixed into training (`Profile.synth_mix`; 0: none);
+    `features` what the head reads (`Profile.features`: the body's last map, or its last two stages').
     `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
     model, a frozen-feature probe is scored on the test split and on every folder of `external` (default
     `$JEWEL_EXTERNAL_DATA`): `baseline.csv`. Refuses a non-empty `out` unless `force`, and an `out` inside DATA
@@ -74,7 +75,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, synth_mix=drawn)
+                       wise=wise, synth_mix=drawn, features=features)
     if (prof.composites or prof.wise != 1 or drawn) and prof.recipe != "lpft":
         raise JewelError("--composites, --drawn and --wise go with the lpft recipe (the default): "
                          "leave out --recipe classic")
@@ -101,10 +102,11 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     print(f"arch: {reason}", flush=True)
     seed_everything(seed)
     head = "linear" if prof.recipe == "lpft" else "fastai"
-    backbone = build_model(arch_name, len(classes), prof.pretrained, weights, head=head)
+    backbone = build_model(arch_name, len(classes), prof.pretrained, weights, head=head, features=prof.features)
     (print if prof.pretrained else _loud)(f"weights: {backbone.source}")
     meta = runs.model_meta(classes, backbone, prof) | {
-            "arch": arch_name, "recipe": prof.recipe, "head": head, "pretrained": prof.pretrained,
+            "arch": arch_name, "recipe": prof.recipe, "head": head, "features": prof.features,
+            "pretrained": prof.pretrained,
             "weights_source": backbone.source, "arch_reason": reason, "profile": prof.name,
             "profile_settings": prof.to_dict(), "seed": seed,
             "versions": runs.versions(), "timings": {}, "temperature": None, "data": str(datas[0].resolve()),
@@ -139,7 +141,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, valid_from=valid_from, drawn=drawn)
+                       wise=wise, valid_from=valid_from, drawn=drawn, features=features)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 

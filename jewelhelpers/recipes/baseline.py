@@ -26,7 +26,8 @@ COLUMNS = ["set", "n", "probe_accuracy", "fine_tuned_accuracy", "probe_macro_f1"
 def frozen_features(meta: dict, weights: str | Path | None = None, seed: int = 0) -> PooledBody:
     """The run's backbone as it was before fine-tuning (ImageNet weights, or the same seeded random init)."""
     seed_everything(seed)
-    backbone = build_model(meta["arch"], len(meta["classes"]), meta["pretrained"], weights)
+    backbone = build_model(meta["arch"], len(meta["classes"]), meta["pretrained"], weights,
+                           features=meta.get("features", "last"))
     return PooledBody(backbone.model[0])
 
 

@@ -1,0 +1,99 @@
+"""Issue 16: do the body's middle stages, read beside its last, name the thin catalogue rings?
+
+The head, the probe and the unknown score read the body's last map only (1,280 channels after `conv_head`), made
+to name ImageNet's classes. A thin band against a thick one is a matter of shape and edges, which earlier stages
+describe with less of ImageNet's class semantics; features of middle layers are often said to carry over better
+between styles of photo. Lever: the shipped probe (288 px, class-balanced, C=0.01, 80 drawn v2 images per class)
+on the spatial means of stage 5, 6 and 7's outputs (`blocks[4..6]`: 112, 192, 320 channels) concatenated beside
+the last map's, each feature standardised as the probe does; against the same probe on the last map alone (the
+shipped features), on `loso.py`'s probe-level leave-one-source-out, 3 seeds, paired (the same rows and drawn
+images). One pass of the frozen body gives every stage.
+
+    .venv/bin/python benchmarks/experiments/stage_probe.py --cache /tmp/jewel-loso   # about 6 min for the pass once
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loso import ARCH, SHIPPED, SHIPPED_SIZE, Loso, accuracy_table, held_out_row, shipped_args, verdict  # noqa: E402
+
+from jewelhelpers.core.backbones import _body, imagenet_model, norm_stats  # noqa: E402
+from jewelhelpers.core.drawing import CLASSES  # noqa: E402
+from jewelhelpers.core.probe import extract_features, fit_probe  # noqa: E402
+
+STAGES = {"stage 5": 6, "stage 6": 7, "stage 7": 8, "last": 10}  # name -> index of its end in `_body`'s Sequential
+SETS = {"last (shipped)": ["last"], "stage 7 + last": ["stage 7", "last"],
+        "stages 6-7 + last": ["stage 6", "stage 7", "last"], "stages 5-7 + last": ["stage 5", "stage 6", "stage 7", "last"],
+        "stage 7 alone": ["stage 7"], "stage 6 alone": ["stage 6"]}
+
+
+class Stages(nn.Module):
+    """The frozen body's stage outputs, each averaged over space, stacked on the channels as a 1 x 1 map (so the
+    feature extractor's pooling keeps them; the buffer makes the feature cache's key differ from the plain body's)."""
+
+    def __init__(self, body: nn.Sequential):
+        super().__init__()
+        self.body = body.eval()
+        self.register_buffer("ends", torch.tensor(list(STAGES.values())))
+
+    def means(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each of STAGES' outputs averaged over space, (batch, channels, 1, 1), in STAGES' order."""
+        means, ends = [], set(STAGES.values())
+        for i, layer in enumerate(self.body):
+            x = layer(x)
+            if i in ends:
+                means.append(x.mean(dim=(2, 3), keepdim=True))
+        return means
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self.means(x), dim=1)
+
+
+def stage_features(items: pd.DataFrame, cache: Path) -> dict[str, np.ndarray]:
+    """stage name -> (n, channels) spatial means of that stage's output, frozen ARCH at the shipped size."""
+    mean, std = norm_stats(ARCH)
+    body = _body(ARCH, imagenet_model(ARCH)[0])
+    stages = Stages(body)
+    with torch.no_grad():
+        widths = [m.shape[1] for m in stages.means(torch.zeros(1, 3, 64, 64))]
+    x = extract_features(stages, list(items["path"]), SHIPPED_SIZE, mean, std, cache_dir=cache)[:, 0]
+    return dict(zip(STAGES, np.split(x, np.cumsum(widths)[:-1], axis=1)))
+
+
+def main() -> None:
+    t0 = time.time()
+    args, loso = shipped_args(__doc__.splitlines()[0])
+    real = stage_features(loso.real, args.cache / "features")
+    drawn = stage_features(loso.pools[SHIPPED.drawing], args.cache / "features")
+    print(f"stage features in {time.time() - t0:.0f}s", flush=True)
+    rows = []
+    for name, stages in SETS.items():
+        mixed = Loso(loso.real, loso.pools, loso.cache, progress=False)
+        mixed._x = {("real", SHIPPED.size, SHIPPED.view, ARCH): np.hstack([real[s] for s in stages]),
+                    (SHIPPED.drawing, SHIPPED.size, "crop", ARCH): np.hstack([drawn[s] for s in stages])}
+        for seed in range(args.seeds):
+            for held, _, x, y, xt, truth in mixed.folds(SHIPPED, seed):
+                probe = fit_probe(x, list(y), CLASSES, balanced=SHIPPED.balanced, C=SHIPPED.C)
+                rows.append(held_out_row(truth, np.array(probe.predict(xt)), seed=seed, source=held, lever=name))
+    df = pd.DataFrame(rows)
+    print(accuracy_table(df, "lever").round(3).to_string())
+    errors = ["rings called bracelets", "necklaces called bracelets"]
+    print(df.groupby(["lever", "source"], sort=False)[errors].sum().div(args.seeds).round(1).unstack().to_string())
+    per_seed = df.pivot_table(index="seed", columns=["lever", "source"], values="accuracy", sort=False)
+    tables = {lever: per_seed[lever].assign(mean=per_seed[lever].mean(axis=1)) for lever in df["lever"].unique()}
+    base = tables.pop("last (shipped)")
+    for lever, table in tables.items():
+        print(f"{lever} against the last map: {verdict(base, table)}")
+    print(f"{time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
