@@ -174,3 +174,25 @@ def test_three_parameter_groups_freeze_and_discriminative_rates(arch, tiny_manif
     assert table.loc["head", "trainable"] == table.loc["head", "params"]
     learn.unfreeze()
     assert (param_group_table(learn)["trainable"] == table["params"]).all()
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "efficientnet_lite0"])
+def test_last_two_features_put_the_last_two_stages_side_by_side(arch):
+    torch.manual_seed(0)
+    bb = build_model(arch, 5, pretrained=False, head="linear", features="last-two")
+    body = bb.model[0].eval()
+    assert isinstance(body[-1], backbones.WithInput)
+    plain = build_model(arch, 5, pretrained=False, head="linear")
+    assert not any(isinstance(m, backbones.WithInput) for m in plain.model[0])
+    x = torch.rand(2, 3, 72, 72)  # odd maps: ResNet's layer3 gives 5 x 5, layer4 3 x 3
+    with torch.no_grad():
+        before = body[:-1](x)
+        last = torch.nn.Sequential(*body[-1])(before)
+        out = body(x)
+    if before.shape[-1] != last.shape[-1]:
+        before = torch.nn.functional.avg_pool2d(before, 2, ceil_mode=True)
+    assert out.shape == (2, before.shape[1] + last.shape[1], *last.shape[-2:])
+    assert bb.n_features == out.shape[1] and bb.n_features != plain.n_features
+    assert torch.equal(out[:, :before.shape[1]], before) and torch.equal(out[:, before.shape[1]:], last)
+    with pytest.raises(JewelError, match="last-two"):
+        build_model(arch, 5, pretrained=False, features="middle")

@@ -202,3 +202,29 @@ def test_quick_benchmark_runs_on_a_few_photos(tmp_path):
     shops = [name for name in ("myntra_fashion", "western_lifestyle") if (JEWELRY_PHOTOS.parent / "other_shops" / name).is_dir()]
     side = pd.read_csv(tmp_path / "run" / "baseline.csv", index_col="set")
     assert list(side.index) == ["test split", *shops] and all(any(line.startswith(n) for line in lines) for n in shops)
+
+
+def test_a_run_whose_head_reads_the_last_two_stages_reloads_and_exports(image_folder, tmp_path):
+    from jewelhelpers.core.backbones import WithInput
+    from jewelhelpers.core.onnx import export_onnx, OnnxModule
+    run = tmp_path / "two"
+    assert main(["train", str(image_folder), "--out", str(run), "--profile", "smoke", "--features", "last-two"]) == 0
+    meta = runs.read_meta(run)
+    assert meta["features"] == "last-two" and meta["profile_settings"]["features"] == "last-two"
+    model, _ = runs.load_model(run)
+    assert isinstance(model[0][-1], WithInput) and model[1][-1].in_features == 256 + 512  # resnet18: layer3 + layer4
+    got = predictions(str(run))
+    assert torch.allclose(torch.tensor(got["export"]), torch.tensor(got["weights"]), atol=1e-5)
+    predicted = [got["vocab"][i] for i in torch.tensor(got["weights"]).argmax(1)]
+    accuracy = sum(p == y for p, y in zip(predicted, got["labels"])) / len(predicted)
+    assert accuracy == pytest.approx(runs.read_json(run / "metrics.json")["accuracy"])
+    x = torch.rand(3, 3, meta["size"], meta["size"])
+    with torch.no_grad():
+        expected = model(x)
+    onnx_logits = OnnxModule(export_onnx(run))(x)
+    assert torch.allclose(torch.as_tensor(onnx_logits), expected, atol=1e-4)
+    from jewelhelpers.jobs.train import train
+    from jewelhelpers.core.errors import JewelError
+    with pytest.raises(JewelError, match="--features must be one of last, last-two"):
+        train(image_folder, tmp_path / "bad", profile="smoke", features="middle")
+    assert not (tmp_path / "bad").exists()
