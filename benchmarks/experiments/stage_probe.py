@@ -4,12 +4,17 @@ The head, the probe and the unknown score read the body's last map only (1,280 c
 to name ImageNet's classes. A thin band against a thick one is a matter of shape and edges, which earlier stages
 describe with less of ImageNet's class semantics; features of middle layers are often said to carry over better
 between styles of photo. Lever: the shipped probe (288 px, class-balanced, C=0.01, 80 drawn v2 images per class)
-on the spatial means of stage 5, 6 and 7's outputs (`blocks[4..6]`: 112, 192, 320 channels) concatenated beside
-the last map's, each feature standardised as the probe does; against the same probe on the last map alone (the
-shipped features), on `loso.py`'s probe-level leave-one-source-out, 3 seeds, paired (the same rows and drawn
-images). One pass of the frozen body gives every stage.
+on the spatial means of stage 5, 6 and 7's outputs (`blocks[4..6]`: 112, 192, 320 channels), alone or concatenated
+beside the last map's, each feature standardised as the probe does (and a few of the probe's C); against the same
+probe on the last map alone (the shipped features), on `loso.py`'s probe-level leave-one-source-out, 3 seeds, paired
+(the same rows and drawn images). One pass of the frozen body gives every stage.
 
     .venv/bin/python benchmarks/experiments/stage_probe.py --cache /tmp/jewel-loso   # about 6 min for the pass once
+    .venv/bin/python benchmarks/experiments/stage_probe.py --cache /tmp/jewel-loso --first-seed 3 \
+        --sets "stages 6-7" "stage 6 + last" "stages 6-7 + last"                     # a confirmation on other seeds
+
+`jewel train --features last-two` is the "stages 6-7" set as a model (`core.backbones.WithInput`): the head reads
+the output of the frozen stage 6 beside the fine-tuned stage 7, without the 1x1 head convolution.
 """
 from __future__ import annotations
 
@@ -30,9 +35,16 @@ from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.probe import extract_features, fit_probe  # noqa: E402
 
 STAGES = {"stage 5": 6, "stage 6": 7, "stage 7": 8, "last": 10}  # name -> index of its end in `_body`'s Sequential
-SETS = {"last (shipped)": ["last"], "stage 7 + last": ["stage 7", "last"],
-        "stages 6-7 + last": ["stage 6", "stage 7", "last"], "stages 5-7 + last": ["stage 5", "stage 6", "stage 7", "last"],
-        "stage 7 alone": ["stage 7"], "stage 6 alone": ["stage 6"]}
+BASE = "last (shipped)"
+SETS = {BASE: (["last"], 0.01), "stage 7 + last": (["stage 7", "last"], 0.01),  # name -> (stages, the probe's C)
+        "stages 6-7 + last": (["stage 6", "stage 7", "last"], 0.01),
+        "stages 5-7 + last": (["stage 5", "stage 6", "stage 7", "last"], 0.01),
+        "stage 6 + last": (["stage 6", "last"], 0.01), "stages 6-7": (["stage 6", "stage 7"], 0.01),
+        "stages 5-6": (["stage 5", "stage 6"], 0.01), "stage 7 alone": (["stage 7"], 0.01),
+        "stage 6 alone": (["stage 6"], 0.01), "stage 6 alone, C=0.003": (["stage 6"], 0.003),
+        "stage 6 alone, C=0.03": (["stage 6"], 0.03), "stage 6 + last, C=0.003": (["stage 6", "last"], 0.003),
+        "stages 6-7 + last, C=0.003": (["stage 6", "stage 7", "last"], 0.003),
+        "stages 6-7 + last, C=0.03": (["stage 6", "stage 7", "last"], 0.03)}
 
 
 class Stages(nn.Module):
@@ -70,18 +82,21 @@ def stage_features(items: pd.DataFrame, cache: Path) -> dict[str, np.ndarray]:
 
 def main() -> None:
     t0 = time.time()
-    args, loso = shipped_args(__doc__.splitlines()[0])
+    args, loso = shipped_args(__doc__.splitlines()[0], **{
+        "--first-seed": dict(type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (3: a confirmation)"),
+        "--sets": dict(nargs="+", choices=list(SETS), default=list(SETS), help="the feature sets to measure")})
     real = stage_features(loso.real, args.cache / "features")
     drawn = stage_features(loso.pools[SHIPPED.drawing], args.cache / "features")
     print(f"stage features in {time.time() - t0:.0f}s", flush=True)
     rows = []
-    for name, stages in SETS.items():
+    for name in dict.fromkeys([BASE, *args.sets]):
+        stages, C = SETS[name]
         mixed = Loso(loso.real, loso.pools, loso.cache, progress=False)
         mixed._x = {("real", SHIPPED.size, SHIPPED.view, ARCH): np.hstack([real[s] for s in stages]),
                     (SHIPPED.drawing, SHIPPED.size, "crop", ARCH): np.hstack([drawn[s] for s in stages])}
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for held, _, x, y, xt, truth in mixed.folds(SHIPPED, seed):
-                probe = fit_probe(x, list(y), CLASSES, balanced=SHIPPED.balanced, C=SHIPPED.C)
+                probe = fit_probe(x, list(y), CLASSES, balanced=SHIPPED.balanced, C=C)
                 rows.append(held_out_row(truth, np.array(probe.predict(xt)), seed=seed, source=held, lever=name))
     df = pd.DataFrame(rows)
     print(accuracy_table(df, "lever").round(3).to_string())
@@ -89,7 +104,7 @@ def main() -> None:
     print(df.groupby(["lever", "source"], sort=False)[errors].sum().div(args.seeds).round(1).unstack().to_string())
     per_seed = df.pivot_table(index="seed", columns=["lever", "source"], values="accuracy", sort=False)
     tables = {lever: per_seed[lever].assign(mean=per_seed[lever].mean(axis=1)) for lever in df["lever"].unique()}
-    base = tables.pop("last (shipped)")
+    base = tables.pop(BASE)
     for lever, table in tables.items():
         print(f"{lever} against the last map: {verdict(base, table)}")
     print(f"{time.time() - t0:.0f}s")
