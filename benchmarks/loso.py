@@ -254,6 +254,34 @@ def accuracy_table(rows: pd.DataFrame, lever: str, over: str = "seed") -> pd.Dat
     return acc
 
 
+def feature_lever_rows(loso: Loso, levers: dict[str, tuple[np.ndarray, np.ndarray, float]],
+                       seeds: range) -> pd.DataFrame:
+    """The shipped probe's held-out rows for each lever (name -> features of `loso`'s real rows, of its drawn pool,
+    and the probe's C) in place of the shipped features, on the same folds and seeds for every lever (paired)."""
+    rows = []
+    for name, (real, drawn, C) in levers.items():
+        lever = Loso(loso.real, loso.pools, loso.cache, progress=False)
+        lever._x = {("real", SHIPPED.size, SHIPPED.view, ARCH): real, (SHIPPED.drawing, SHIPPED.size, "crop", ARCH): drawn}
+        for seed in seeds:
+            for held, _, x, y, xt, truth in lever.folds(SHIPPED, seed):
+                probe = fit_probe(x, list(y), CLASSES, balanced=SHIPPED.balanced, C=C)
+                rows.append(held_out_row(truth, np.array(probe.predict(xt)), seed=seed, source=held, lever=name))
+    return pd.DataFrame(rows)
+
+
+def print_levers(rows: pd.DataFrame, base: str, errors: list[str]) -> None:
+    """`feature_lever_rows`' report: accuracy per source and lever, `errors` (columns of `held_out_row`) a seed,
+    and each lever's `verdict` against `base`, paired by seed."""
+    print(accuracy_table(rows, "lever").round(3).to_string())
+    seeds = rows["seed"].nunique()
+    print(rows.groupby(["lever", "source"], sort=False)[errors].sum().div(seeds).round(1).unstack().to_string())
+    per_seed = rows.pivot_table(index="seed", columns=["lever", "source"], values="accuracy", sort=False)
+    tables = {lever: per_seed[lever].assign(mean=per_seed[lever].mean(axis=1)) for lever in rows["lever"].unique()}
+    base_table = tables.pop(base)
+    for lever, table in tables.items():
+        print(f"{lever} against {base}: {verdict(base_table, table)}")
+
+
 def cues(items: pd.DataFrame, side: int = 96) -> pd.DataFrame:
     """Per image: the object's share of the frame (pixels far from the corners' colour), its mean saturation
     (gems and coloured stones raise it) and its bounding box side as a share of the frame: what drawn and real

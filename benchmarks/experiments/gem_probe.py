@@ -24,11 +24,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import ARCH, SHIPPED, SHIPPED_SIZE, Loso, accuracy_table, held_out_row, shipped_args, verdict  # noqa: E402
+from loso import ARCH, SHIPPED, SHIPPED_SIZE, feature_lever_rows, print_levers, shipped_args  # noqa: E402
 
 from jewelhelpers.core.backbones import _body, imagenet_model, norm_stats  # noqa: E402
-from jewelhelpers.core.drawing import CLASSES  # noqa: E402
-from jewelhelpers.core.probe import extract_features, fit_probe  # noqa: E402
+from jewelhelpers.core.probe import extract_features  # noqa: E402
 
 POWERS = (1, 2, 3)
 
@@ -62,25 +61,9 @@ def main() -> None:
     real = gem_features(loso.real, args.cache / "features")
     drawn = gem_features(loso.pools[SHIPPED.drawing], args.cache / "features")
     print(f"GeM features in {time.time() - t0:.0f}s", flush=True)
-    rows = []
-    for p in POWERS:
-        gem = Loso(loso.real, loso.pools, loso.cache, progress=False)
-        gem._x = {("real", SHIPPED.size, SHIPPED.view, ARCH): real[p],
-                  (SHIPPED.drawing, SHIPPED.size, "crop", ARCH): drawn[p]}
-        for seed in range(args.seeds):
-            for held, _, x, y, xt, truth in gem.folds(SHIPPED, seed):
-                probe = fit_probe(x, list(y), CLASSES, balanced=SHIPPED.balanced, C=SHIPPED.C)
-                rows.append(held_out_row(truth, np.array(probe.predict(xt)), seed=seed, source=held,
-                                         lever=f"GeM p={p}" if p > 1 else "mean (shipped)"))
-    df = pd.DataFrame(rows)
-    print(accuracy_table(df, "lever").round(3).to_string())
-    errors = ["rings called bracelets", "bracelets called rings"]
-    print(df.groupby(["lever", "source"], sort=False)[errors].sum().div(args.seeds).round(1).unstack().to_string())
-    per_seed = df.pivot_table(index="seed", columns=["lever", "source"], values="accuracy", sort=False)
-    tables = {lever: per_seed[lever].assign(mean=per_seed[lever].mean(axis=1)) for lever in df["lever"].unique()}
-    base = tables.pop("mean (shipped)")
-    for lever, table in tables.items():
-        print(f"{lever} against the mean: {verdict(base, table)}")
+    levers = {f"GeM p={p}" if p > 1 else "mean (shipped)": (real[p], drawn[p], SHIPPED.C) for p in POWERS}
+    print_levers(feature_lever_rows(loso, levers, range(args.seeds)), "mean (shipped)",
+                 ["rings called bracelets", "bracelets called rings"])
     print(f"{time.time() - t0:.0f}s")
 
 

@@ -28,11 +28,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import ARCH, SHIPPED, SHIPPED_SIZE, Loso, accuracy_table, held_out_row, shipped_args, verdict  # noqa: E402
+from loso import ARCH, SHIPPED, SHIPPED_SIZE, feature_lever_rows, print_levers, shipped_args  # noqa: E402
 
 from jewelhelpers.core.backbones import _body, imagenet_model, norm_stats  # noqa: E402
-from jewelhelpers.core.drawing import CLASSES  # noqa: E402
-from jewelhelpers.core.probe import extract_features, fit_probe  # noqa: E402
+from jewelhelpers.core.probe import extract_features  # noqa: E402
 
 STAGES = {"stage 5": 6, "stage 6": 7, "stage 7": 8, "last": 10}  # name -> index of its end in `_body`'s Sequential
 BASE = "last (shipped)"
@@ -88,25 +87,10 @@ def main() -> None:
     real = stage_features(loso.real, args.cache / "features")
     drawn = stage_features(loso.pools[SHIPPED.drawing], args.cache / "features")
     print(f"stage features in {time.time() - t0:.0f}s", flush=True)
-    rows = []
-    for name in dict.fromkeys([BASE, *args.sets]):
-        stages, C = SETS[name]
-        mixed = Loso(loso.real, loso.pools, loso.cache, progress=False)
-        mixed._x = {("real", SHIPPED.size, SHIPPED.view, ARCH): np.hstack([real[s] for s in stages]),
-                    (SHIPPED.drawing, SHIPPED.size, "crop", ARCH): np.hstack([drawn[s] for s in stages])}
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            for held, _, x, y, xt, truth in mixed.folds(SHIPPED, seed):
-                probe = fit_probe(x, list(y), CLASSES, balanced=SHIPPED.balanced, C=C)
-                rows.append(held_out_row(truth, np.array(probe.predict(xt)), seed=seed, source=held, lever=name))
-    df = pd.DataFrame(rows)
-    print(accuracy_table(df, "lever").round(3).to_string())
-    errors = ["rings called bracelets", "necklaces called bracelets"]
-    print(df.groupby(["lever", "source"], sort=False)[errors].sum().div(args.seeds).round(1).unstack().to_string())
-    per_seed = df.pivot_table(index="seed", columns=["lever", "source"], values="accuracy", sort=False)
-    tables = {lever: per_seed[lever].assign(mean=per_seed[lever].mean(axis=1)) for lever in df["lever"].unique()}
-    base = tables.pop(BASE)
-    for lever, table in tables.items():
-        print(f"{lever} against the last map: {verdict(base, table)}")
+    levers = {name: (np.hstack([real[s] for s in SETS[name][0]]), np.hstack([drawn[s] for s in SETS[name][0]]),
+                     SETS[name][1]) for name in dict.fromkeys([BASE, *args.sets])}
+    print_levers(feature_lever_rows(loso, levers, range(args.first_seed, args.first_seed + args.seeds)), BASE,
+                 ["rings called bracelets", "necklaces called bracelets"])
     print(f"{time.time() - t0:.0f}s")
 
 
