@@ -87,8 +87,10 @@ def main() -> None:
     real = stage_features(loso.real, args.cache / "features")
     drawn = stage_features(loso.pools[SHIPPED.drawing], args.cache / "features")
     print(f"stage features in {time.time() - t0:.0f}s", flush=True)
-    levers = {name: (np.hstack([real[s] for s in SETS[name][0]]), np.hstack([drawn[s] for s in SETS[name][0]]),
-                     SETS[name][1]) for name in dict.fromkeys([BASE, *args.sets])}
+    levers = {}
+    for name in dict.fromkeys([BASE, *args.sets]):
+        stages, C = SETS[name]
+        levers[name] = np.hstack([real[s] for s in stages]), np.hstack([drawn[s] for s in stages]), C
     print_levers(feature_lever_rows(loso, levers, range(args.first_seed, args.first_seed + args.seeds)), BASE,
                  ["rings called bracelets", "necklaces called bracelets"])
     print(f"{time.time() - t0:.0f}s")
