@@ -11,7 +11,9 @@ model and each mix; the means.
     flock /work/helpers/heavy.lock .venv/bin/python benchmarks/loso_train.py --seed 0 --work /tmp/loso-train  # ~25 min
 
 `--valid-from all`, `--composites N`, `--size PX`, `--lr LR`, `--epochs N`, `--drawn N`, `--arch A` and `--features
-last-two` measure those levers the same way (each lever set gets its own run folder in --work).
+last-two` measure those levers the same way (each lever set gets its own run folder in --work). `--paired LEVER
+COLUMN --seeds ...` applies issue 16's rule to such runs: a lever's column (e.g. `wise 1`) against the default's
+shipped model, paired by seed.
 """
 from __future__ import annotations
 
@@ -60,6 +62,26 @@ def report(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def paired(work: Path, seeds: list[int], lever: str, column: str) -> pd.DataFrame:
+    """The rule for a lever in full trainings: per seed, `column` of `run-s{seed}-{lever}` against the default's shipped
+    model of the same seed (both in `work`); gains in points, per source and on the held-out mean."""
+    gains = pd.DataFrame({seed: report(work / f"run-s{seed}-{lever}")[column] - report(work / f"run-s{seed}")["shipped"]
+                          for seed in seeds}) * 100
+    gains["mean"] = gains.mean(axis=1)
+    mean = gains.loc["mean", seeds]
+    se = mean.std(ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else float("nan")
+    worst = gains["mean"].drop("mean").idxmin()
+    checks = {f"(1) mean gain {mean.mean():+.2f} > 2 x SE {2 * se:.2f}": mean.mean() > 2 * se,
+              f"(2) largest source fall {worst} {gains.loc[worst, 'mean']:+.2f} >= -2": gains.loc[worst, "mean"] >= -2,
+              f"(3) catalogue rings {gains.loc['abhishek-photo', 'mean']:+.2f} >= 0": gains.loc["abhishek-photo", "mean"] >= 0}
+    print(gains.round(2).to_string())
+    for check, ok in checks.items():
+        print(check, "holds" if ok else "fails")
+    adopted = len(seeds) >= 3 and all(checks.values())
+    print("adopted" if adopted else f"not adopted ({len(seeds)} seeds)" if len(seeds) < 3 else "not adopted")
+    return gains
+
+
 def heldout_probs(run: Path, real: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per held-out source, the probabilities of the model that did not see it (cached in the run folder)."""
     cache = run / "heldout_probs.npz"
@@ -89,7 +111,13 @@ def main() -> None:
     ap.add_argument("--arch", help="backbone (default: the profile's, auto: efficientnet_lite0 offline)")
     ap.add_argument("--features", help="what the head reads: last | last-two (default: the profile's, last)")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
+    ap.add_argument("--paired", nargs=2, metavar=("LEVER", "COLUMN"),
+                    help="rule only: COLUMN (e.g. 'wise 1') of run-sN-LEVER against run-sN's shipped, for --seeds")
+    ap.add_argument("--seeds", type=int, nargs="+", help="with --paired: the seeds paired")
     args = ap.parse_args()
+    if args.paired:
+        paired(args.work, args.seeds or [args.seed], *args.paired)
+        return
     run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}")
                        + "".join(f"-{name}{value:g}" for name, value in (("comp", args.composites), ("size", args.size),
                                                                           ("lr", args.lr), ("ep", args.epochs),
