@@ -40,4 +40,4 @@ notebooks: setup
 	env -u JEWEL_DATA -u JEWEL_EXTERNAL_DATA -u JEWEL_RUN JEWEL_PROFILE=$${JEWEL_PROFILE:-quick} $(PY) benchmarks/notebook_times.py
 
 clean:
-	rm -rf $(VENV) data/synth runs
+	rm -rf $(VENV) data/synth* runs
