@@ -65,7 +65,11 @@ def report(run_dir: Path) -> pd.DataFrame:
 def paired(work: Path, seeds: list[int], lever: str, column: str) -> pd.DataFrame:
     """The rule for a lever in full trainings: per seed, `column` of `run-s{seed}-{lever}` against the default's shipped
     model of the same seed (both in `work`); gains in points, per source and on the held-out mean."""
-    gains = pd.DataFrame({seed: report(work / f"run-s{seed}-{lever}")[column] - report(work / f"run-s{seed}")["shipped"]
+    arms = pd.DataFrame({(f"s{seed}", arm): report(work / f"run-s{seed}{suffix}")[col] for seed in seeds
+                         for arm, suffix, col in (("default shipped", "", "shipped"), (f"{lever} {column}",
+                                                                                        f"-{lever}", column))})
+    print(arms.round(3).to_string())
+    gains = pd.DataFrame({seed: arms[(f"s{seed}", f"{lever} {column}")] - arms[(f"s{seed}", "default shipped")]
                           for seed in seeds}) * 100
     gains["mean"] = gains.mean(axis=1)
     mean = gains.loc["mean", seeds]
