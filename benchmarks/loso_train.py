@@ -62,15 +62,14 @@ def report(run_dir: Path) -> pd.DataFrame:
     return table
 
 
-def paired(work: Path, seeds: list[int], lever: str, column: str) -> pd.DataFrame:
+def paired(work: Path, seeds: list[int], lever: str, column: str) -> None:
     """The rule for a lever in full trainings: per seed, `column` of `run-s{seed}-{lever}` against the default's shipped
     model of the same seed (both in `work`); gains in points, per source and on the held-out mean."""
-    arms = pd.DataFrame({(f"s{seed}", arm): report(work / f"run-s{seed}{suffix}")[col] for seed in seeds
-                         for arm, suffix, col in (("default shipped", "", "shipped"), (f"{lever} {column}",
-                                                                                        f"-{lever}", column))})
-    print(arms.round(3).to_string())
-    gains = pd.DataFrame({seed: arms[(f"s{seed}", f"{lever} {column}")] - arms[(f"s{seed}", "default shipped")]
-                          for seed in seeds}) * 100
+    base = {seed: report(work / f"run-s{seed}")["shipped"] for seed in seeds}
+    new = {seed: report(work / f"run-s{seed}-{lever}")[column] for seed in seeds}
+    print(pd.concat({f"s{seed}": pd.DataFrame({"default shipped": base[seed], f"{lever} {column}": new[seed]})
+                     for seed in seeds}, axis=1).round(3).to_string())
+    gains = pd.DataFrame({seed: new[seed] - base[seed] for seed in seeds}) * 100
     gains["mean"] = gains.mean(axis=1)
     mean = gains.loc["mean", seeds]
     se = mean.std(ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else float("nan")
@@ -82,9 +81,8 @@ def paired(work: Path, seeds: list[int], lever: str, column: str) -> pd.DataFram
     print(gains.round(2).to_string())
     for check, ok in checks.items():
         print(check, "holds" if ok else "fails")
-    adopted = len(seeds) >= 3 and all(checks.values())
-    print("adopted" if adopted else f"not adopted ({len(seeds)} seeds)" if len(seeds) < 3 else "not adopted")
-    return gains
+    print("adopted" if len(seeds) >= 3 and all(checks.values())
+          else "not adopted" + (f" (only {len(seeds)} seeds)" if len(seeds) < 3 else ""))
 
 
 def heldout_probs(run: Path, real: pd.DataFrame) -> dict[str, np.ndarray]:
