@@ -62,13 +62,13 @@ def report(run_dir: Path) -> pd.DataFrame:
     return table
 
 
-def paired(work: Path, seeds: list[int], lever: str, column: str) -> None:
-    """The rule for a lever in full trainings: per seed, `column` of `run-s{seed}-{lever}` against the default's shipped
-    model of the same seed (both in `work`); gains in points, per source and on the held-out mean."""
-    base = {seed: report(work / f"run-s{seed}")["shipped"] for seed in seeds}
-    new = {seed: report(work / f"run-s{seed}-{lever}")[column] for seed in seeds}
-    print(pd.concat({f"s{seed}": pd.DataFrame({"default shipped": base[seed], f"{lever} {column}": new[seed]})
-                     for seed in seeds}, axis=1).round(3).to_string())
+def rule(base: dict[int, pd.Series], new: dict[int, pd.Series], names: tuple[str, str]) -> dict[str, bool]:
+    """Issue 16's rule for a lever in full trainings: both arms' held-out accuracy per seed (source -> accuracy, a
+    `mean` row included; paired by seed), the gains in points per source, and conditions (1)-(3), printed and
+    returned."""
+    seeds = list(base)
+    print(pd.concat({f"s{seed}": pd.DataFrame({names[0]: base[seed], names[1]: new[seed]}) for seed in seeds},
+                    axis=1).round(3).to_string())
     gains = pd.DataFrame({seed: new[seed] - base[seed] for seed in seeds}) * 100
     gains["mean"] = gains.mean(axis=1)
     mean = gains.loc["mean", seeds]
@@ -81,8 +81,21 @@ def paired(work: Path, seeds: list[int], lever: str, column: str) -> None:
     print(gains.round(2).to_string())
     for check, ok in checks.items():
         print(check, "holds" if ok else "fails")
-    print("adopted" if len(seeds) >= 3 and all(checks.values())
-          else "not adopted" + (f" (only {len(seeds)} seeds)" if len(seeds) < 3 else ""))
+    return checks
+
+
+def adopted(checks: dict[str, bool], seeds: int) -> str:
+    """The rule's verdict: every check holds, over at least three seeds."""
+    return "adopted" if seeds >= 3 and all(checks.values()) else "not adopted" + (
+        f" (only {seeds} seeds)" if seeds < 3 else "")
+
+
+def paired(work: Path, seeds: list[int], lever: str, column: str) -> None:
+    """`rule` for `column` of `run-s{seed}-{lever}` against the default's shipped model of the same seed (both in
+    `work`)."""
+    base = {seed: report(work / f"run-s{seed}")["shipped"] for seed in seeds}
+    new = {seed: report(work / f"run-s{seed}-{lever}")[column] for seed in seeds}
+    print(adopted(rule(base, new, ("default shipped", f"{lever} {column}")), len(seeds)))
 
 
 def heldout_probs(run: Path, real: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -13,6 +13,12 @@ gains and the losses are the same photos. Each held-out source is scored by the 
 
     .venv/bin/python benchmarks/experiments/ensemble.py --seeds 0 1 --members default efficientnet_lite2
 
+`--rule` applies issue 16's rule (`loso_train.rule`, conditions 1-3) to the pair against the default, paired by
+seed, with (4): its mean gain above the control's; the control is then the default with the next seed's in
+`--seeds` (cyclic), not seed + 1 mod 3:
+
+    .venv/bin/python benchmarks/experiments/ensemble.py --seeds 3 4 5 6 --members default last-two --rule
+
 A member `probe:ARCH` is the shipped probe's settings on the frozen ARCH's features (`loso.py`'s cached 288 px
 features; the same real rows and drawn images per seed for every body): the same question asked of the frozen
 bodies, and, beside the default's runs, whether a frozen Lite2 probe (no second training) adds what Lite2 does.
@@ -35,7 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loso import DATA, SHIPPED, Loso, accuracy_table, held_out_row, real_items, shipped_loso, verdict  # noqa: E402
-from loso_train import ORDER, heldout_probs  # noqa: E402
+from loso_train import ORDER, adopted, heldout_probs, rule  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.probe import fit_probe  # noqa: E402
@@ -71,6 +77,8 @@ def main() -> None:
                     help="'default' (run-sSEED), a run-folder suffix (run-sSEED-SUFFIX, e.g. efficientnet_lite2), "
                          "or probe:ARCH (the shipped probe on the frozen ARCH's features, from --cache)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/jewel-loso"), help="loso.py's cache (probe: members)")
+    ap.add_argument("--rule", action="store_true", help="issue 16's rule for the pair, against the default and the "
+                                                        "control (the next seed in --seeds, cyclic)")
     args = ap.parse_args()
     real = real_items(DATA)
     loso = cache(lambda: shipped_loso(args.cache, real))  # read only when a probe: member asks for it
@@ -85,7 +93,8 @@ def main() -> None:
         members = {m: member(m, seed) for m in args.members}
         rows += scored(members, seed)
         if args.members[0] == "default":  # the control: the default with itself at the next seed
-            control = {"default": members["default"], "default, next seed": member("default", (seed + 1) % 3)}
+            after = args.seeds[(args.seeds.index(seed) + 1) % len(args.seeds)] if args.rule else (seed + 1) % 3
+            control = {"default": members["default"], "default, next seed": member("default", after)}
             rows += [r for r in scored(control, seed) if r["model"] == " + ".join(control)]
     df = pd.DataFrame(rows)
     table = accuracy_table(df, "model")
@@ -95,9 +104,17 @@ def main() -> None:
     per_seed["mean"] = per_seed.mean(axis=1)
     print(per_seed["mean"].unstack().round(3).to_string())
     base = df["model"].iloc[0]
-    for model in df["model"].unique()[1:]:
-        print(f"{model} against {base}: {verdict(per_seed.loc[base], per_seed.loc[model])}")
-
+    if not args.rule:
+        for model in df["model"].unique()[1:]:
+            print(f"{model} against {base}: {verdict(per_seed.loc[base], per_seed.loc[model])}")
+        return
+    pair, control = " + ".join(args.members), "default + default, next seed"
+    arm = {m: {seed: per_seed.loc[(m, seed)] for seed in args.seeds} for m in (base, pair, control)}
+    gain = {m: 100 * np.mean([arm[m][s]["mean"] - arm[base][s]["mean"] for s in args.seeds]) for m in (pair, control)}
+    checks = rule(arm[base], arm[pair], (base, pair))
+    checks[f"(4) mean gain {gain[pair]:+.2f} > the control's {gain[control]:+.2f}"] = gain[pair] > gain[control]
+    print("the pair:", "; ".join(f"{c} {'holds' if ok else 'fails'}" for c, ok in checks.items()))
+    print(adopted(checks, len(args.seeds)))
 
 if __name__ == "__main__":
     main()
