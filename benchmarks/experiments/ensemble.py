@@ -116,5 +116,6 @@ def main() -> None:
     print("the pair:", "; ".join(f"{c} {'holds' if ok else 'fails'}" for c, ok in checks.items()))
     print(adopted(checks, len(args.seeds)))
 
+
 if __name__ == "__main__":
     main()
