@@ -90,11 +90,16 @@ def adopted(checks: dict[str, bool], seeds: int) -> str:
         f" (only {seeds} seeds)" if seeds < 3 else "")
 
 
+def run_dir(work: Path, seed: int, lever: str = "default") -> Path:
+    """A seed's run in `work`: `run-s{seed}` for the default, `run-s{seed}-{lever}` for a lever."""
+    return work / (f"run-s{seed}" + ("" if lever == "default" else f"-{lever}"))
+
+
 def paired(work: Path, seeds: list[int], lever: str, column: str) -> None:
-    """`rule` for `column` of `run-s{seed}-{lever}` against the default's shipped model of the same seed (both in
-    `work`)."""
-    base = {seed: report(work / f"run-s{seed}")["shipped"] for seed in seeds}
-    new = {seed: report(work / f"run-s{seed}-{lever}")[column] for seed in seeds}
+    """`rule` for `column` of `run_dir(work, seed, lever)` (`default`: the default's own runs) against the
+    default's shipped model of the same seed."""
+    base = {seed: report(run_dir(work, seed))["shipped"] for seed in seeds}
+    new = {seed: report(run_dir(work, seed, lever))[column] for seed in seeds}
     print(adopted(rule(base, new, ("default shipped", f"{lever} {column}")), len(seeds)))
 
 

@@ -45,7 +45,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loso import DATA, SHIPPED, Loso, accuracy_table, held_out_row, real_items, shipped_loso, verdict  # noqa: E402
-from loso_train import ORDER, adopted, heldout_probs, rule  # noqa: E402
+from loso_train import ORDER, adopted, heldout_probs, rule, run_dir  # noqa: E402
 
 from jewelhelpers.core.drawing import CLASSES  # noqa: E402
 from jewelhelpers.core.probe import fit_probe  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     def member(spec: str, seed: int) -> dict[str, np.ndarray]:
         if spec.startswith("probe:"):
             return probe_probs(loso(), spec.removeprefix("probe:"), seed)
-        return heldout_probs(args.work / (f"run-s{seed}" + ("" if spec == "default" else f"-{spec}")), real)
+        return heldout_probs(run_dir(args.work, seed, spec), real)
 
     rows = []
     for seed in args.seeds:
