@@ -133,7 +133,8 @@ def main() -> None:
     ap.add_argument("--features", help="what the head reads: last | last-two (default: the profile's, last)")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     ap.add_argument("--paired", nargs=2, metavar=("LEVER", "COLUMN"),
-                    help="rule only: COLUMN (e.g. 'wise 1') of run-sN-LEVER against run-sN's shipped, for --seeds")
+                    help="rule only: COLUMN (e.g. 'wise 1') of run-sN-LEVER (LEVER default: run-sN) "
+                         "against run-sN's shipped, for --seeds")
     ap.add_argument("--seeds", type=int, nargs="+", help="with --paired: the seeds paired")
     args = ap.parse_args()
     if args.paired:
