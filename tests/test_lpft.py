@@ -122,26 +122,28 @@ def test_fit_lpft_moves_the_last_stage_only_and_keeps_the_best(lpft_setup, tmp_p
     learn, lr, history, _ = fit_lpft(backbone, meta, train_items, valid_items, epochs=2, bs=8, lr=3e-3, keep=keep,
                                      path=tmp_path, progress=False, log=lambda _: None)
     assert lr == 3e-3 and list(history["phase"]) == ["head", "last stage", "last stage"]
-    assert keep.where["value"] == pytest.approx(history["valid_loss"].min())
+    tuned = history[history["phase"] == "last stage"]
+    assert keep.where["phase"] == "last stage" and keep.where["value"] == pytest.approx(tuned["valid_loss"].min())
     after = backbone.model.state_dict()
     early = [k for k in before if k.startswith("0.") and int(k.split(".")[1]) < cut_last_stage(backbone.model[0])]
     assert early and all(torch.equal(before[k], after[k]) for k in early)
     tail = [k for k in before if k.startswith("0.7.") and k.endswith("conv1.weight")]
-    moved = any(not torch.equal(before[k], after[k]) for k in tail)
-    assert moved == (keep.where["phase"] != "head")
+    assert any(not torch.equal(before[k], after[k]) for k in tail)
     assert not torch.equal(before["1.2.weight"], after["1.2.weight"])  # the probe became the head
     with pytest.raises(JewelError, match="linear head"):
         fit_lpft(build_model("resnet18", 5, pretrained=False), meta, train_items, valid_items, 1, 8, 1e-3)
 
 
-def test_a_soup_averages_runs_from_the_probe_and_is_kept_only_if_it_beats_it(lpft_setup, tmp_path):
+def test_a_soup_averages_runs_from_the_probe_and_is_kept_over_it(lpft_setup, tmp_path):
+    """The soup is kept even where the probe scores better on validation (as it does at a rate too high, 0.3)."""
     items, backbone, meta = lpft_setup
     keep = KeepBest()
-    _, _, history, _ = fit_lpft(backbone, meta, items.iloc[::2], items.iloc[1::2], epochs=2, bs=8, lr=3e-3,
+    _, _, history, _ = fit_lpft(backbone, meta, items.iloc[::2], items.iloc[1::2], epochs=2, bs=8, lr=0.3,
                                 keep=keep, soup=3, path=tmp_path, progress=False, log=lambda _: None)
     assert list(history["phase"].drop_duplicates()) == ["head", "last stage 1", "last stage 2", "last stage 3", "soup"]
-    candidates = history[history["phase"].isin(["head", "soup"])].set_index("phase")["valid_loss"]
-    assert keep.where["phase"] == candidates.idxmin() and keep.best == pytest.approx(candidates.min())
+    losses = history[history["phase"].isin(["head", "soup"])].set_index("phase")["valid_loss"]
+    assert keep.where["phase"] == "soup" and keep.best == pytest.approx(losses["soup"])
+    assert losses["head"] < losses["soup"]
     state = backbone.model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in _prefixed(keep.state).items())
 
@@ -170,8 +172,7 @@ def test_the_lpft_run_records_its_recipe(smoke_run):
     valid = run_logits(runs.load_model(smoke_run)[0], meta, manifest_split(smoke_run, meta, "valid"), progress=False)
     accuracy = float((valid.logits.argmax(1).numpy() == valid.y).mean())
     assert accuracy == pytest.approx(kept["accuracy"], abs=1e-6)
-    others = history[history["phase"].isin(["head", "soup"]) & (history["phase"] != meta["best"]["phase"])]
-    assert (others["valid_loss"] >= meta["best"]["value"]).all()
+    assert meta["best"]["phase"] == "soup"
 
 
 def test_ctrl_c_during_fine_tuning_leaves_the_probe_on_disk(image_folder, tmp_path, monkeypatch, capsys):

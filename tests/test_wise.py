@@ -34,8 +34,8 @@ def test_a_wise_mix_is_offered_as_the_fine_tuned_candidate(lpft_setup, tmp_path)
     _, _, history, ends = fit_lpft(backbone, meta, items.iloc[::2], valid_items, epochs=2, bs=8, lr=3e-3,
                                    keep=keep, soup=2, path=tmp_path, progress=False, log=lambda _: None, wise=0.5)
     assert list(history["phase"].drop_duplicates()) == ["head", "last stage 1", "last stage 2", "soup", "wise"]
-    candidates = history[history["phase"].isin(["head", "soup", "wise"])].set_index("phase")["valid_loss"]
-    assert keep.where["phase"] == candidates.idxmin()
+    candidates = history[history["phase"].isin(["soup", "wise"])].set_index("phase")["valid_loss"]
+    assert keep.where["phase"] == candidates.idxmin()  # the probe is never a candidate
     body, head = backbone.model
     TailModel(body[cut_last_stage(body):], head).load_state_dict(wise_state(ends, 0.5))
     valid = run_logits(backbone.model.eval(), meta, valid_items, progress=False)
@@ -44,18 +44,18 @@ def test_a_wise_mix_is_offered_as_the_fine_tuned_candidate(lpft_setup, tmp_path)
 
 
 def test_every_lpft_run_scores_each_wise_mix(smoke_run):
-    """wise.csv has each alpha on valid, the test split and the other shops; the end the run kept (probe: alpha 0,
-    soup: alpha 1) scores on the test split what metrics.json says, and metrics.json carries the table."""
+    """wise.csv has each alpha on valid, the test split and the other shops; the end the run kept (the soup,
+    alpha 1) scores on the test split what metrics.json says, and metrics.json carries the table."""
     meta, metrics = runs.read_meta(smoke_run), runs.read_json(smoke_run / runs.METRICS)
     table = pd.read_csv(smoke_run / runs.WISE)
     assert sorted(table["alpha"].unique()) == list(WISE_ALPHAS)
     assert {"valid", "test split"} <= set(table["set"]) and len(table["set"].unique()) == 4  # + the two shops
-    kept = {"head": 0.0, "soup": 1.0}[meta["best"]["phase"]]
-    row = table[(table["alpha"] == kept) & (table["set"] == "test split")].iloc[0]
+    assert meta["best"]["phase"] == "soup"
+    row = table[(table["alpha"] == 1.0) & (table["set"] == "test split")].iloc[0]
     assert row["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6) and row["n"] == metrics["n"]
-    valid = table[(table["alpha"] == kept) & (table["set"] == "valid")].iloc[0]
+    valid = table[(table["alpha"] == 1.0) & (table["set"] == "valid")].iloc[0]
     history = pd.read_csv(smoke_run / runs.HISTORY)
-    assert valid["accuracy"] == pytest.approx(history[history["phase"] == meta["best"]["phase"]]["accuracy"].iloc[-1])
+    assert valid["accuracy"] == pytest.approx(history[history["phase"] == "soup"]["accuracy"].iloc[-1])
     assert len(metrics["wise"]) == len(table)
     assert meta["lrs"]["wise"] == 1.0
     assert np.isfinite(table["macro_f1"]).all()

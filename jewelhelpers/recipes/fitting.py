@@ -177,6 +177,12 @@ class KeepBest(TrackerCallback):
         if self.on_best:
             self.on_best(self.where)
 
+    def hold(self, model: nn.Module, value: float, where: dict) -> None:
+        """Keep `model`'s current weights (and checkpoint) only until the next candidate, whatever its score: e.g. the
+        probe, on disk should fine-tuning be interrupted, but never preferred to the fine-tuned model."""
+        self.start_from(model, value, where)
+        self.best = None
+
     def offer(self, model: nn.Module, value: float, where: dict) -> bool:
         """Take `model`'s weights as the new best if `value` beats the best so far (e.g. a weight average)."""
         better = self.best is None or bool(self.comp(value, self.best))
