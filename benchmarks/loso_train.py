@@ -10,10 +10,10 @@ model and each mix; the means.
 
     flock /work/helpers/heavy.lock .venv/bin/python benchmarks/loso_train.py --seed 0 --work /tmp/loso-train  # ~25 min
 
-`--valid-from all`, `--composites N`, `--size PX`, `--lr LR`, `--epochs N`, `--drawn N`, `--arch A` and `--features
-last-two` measure those levers the same way (each lever set gets its own run folder in --work). `--paired LEVER
-COLUMN --seeds ...` applies issue 16's rule to such runs: a lever's column (e.g. `wise 1`) against the default's
-shipped model, paired by seed.
+`--valid-from all`, `--composites N`, `--size PX`, `--lr LR`, `--epochs N`, `--drawn N`, `--arch A`, `--features
+last-two` and `--balance cells` measure those levers the same way (each lever set gets its own run folder in
+--work). `--paired LEVER COLUMN --seeds ...` applies issue 16's rule to such runs: a lever's column (e.g. `wise 1`)
+against the default's shipped model (or its `--base-column`), paired by seed.
 """
 from __future__ import annotations
 
@@ -95,12 +95,12 @@ def run_dir(work: Path, seed: int, lever: str = "default") -> Path:
     return work / (f"run-s{seed}" + ("" if lever == "default" else f"-{lever}"))
 
 
-def paired(work: Path, seeds: list[int], lever: str, column: str) -> None:
-    """`rule` for `column` of `run_dir(work, seed, lever)` (`default`: the default's own runs) against the
-    default's shipped model of the same seed."""
-    base = {seed: report(run_dir(work, seed))["shipped"] for seed in seeds}
+def paired(work: Path, seeds: list[int], lever: str, column: str, base_column: str = "shipped") -> None:
+    """`rule` for `column` of `run_dir(work, seed, lever)` (`default`: the default's own runs) against
+    `base_column` of the default's run of the same seed."""
+    base = {seed: report(run_dir(work, seed))[base_column] for seed in seeds}
     new = {seed: report(run_dir(work, seed, lever))[column] for seed in seeds}
-    print(adopted(rule(base, new, ("default shipped", f"{lever} {column}")), len(seeds)))
+    print(adopted(rule(base, new, (f"default {base_column}", f"{lever} {column}")), len(seeds)))
 
 
 def heldout_probs(run: Path, real: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -131,26 +131,30 @@ def main() -> None:
     ap.add_argument("--drawn", type=int, help="drawn images per class mixed into training (default: the profile's)")
     ap.add_argument("--arch", help="backbone (default: the profile's, auto: efficientnet_lite0 offline)")
     ap.add_argument("--features", help="what the head reads: last | last-two (default: the profile's, last)")
+    ap.add_argument("--balance", help="several sources: sources | cells (default: the profile's, sources)")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     ap.add_argument("--paired", nargs=2, metavar=("LEVER", "COLUMN"),
                     help="rule only: COLUMN (e.g. 'wise 1') of run-sN-LEVER (LEVER default: run-sN) "
                          "against run-sN's shipped, for --seeds")
     ap.add_argument("--seeds", type=int, nargs="+", help="with --paired: the seeds paired")
+    ap.add_argument("--base-column", default="shipped",
+                    help="with --paired: the default's column the lever is set against (e.g. 'wise 1': the soup "
+                         "always kept, what runs before KeepBest.hold ship now)")
     args = ap.parse_args()
     if args.paired:
-        paired(args.work, args.seeds or [args.seed], *args.paired)
+        paired(args.work, args.seeds or [args.seed], *args.paired, args.base_column)
         return
     run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}")
                        + "".join(f"-{name}{value:g}" for name, value in (("comp", args.composites), ("size", args.size),
                                                                           ("lr", args.lr), ("ep", args.epochs),
                                                                           ("drawn", args.drawn)) if value is not None)
-                       + (f"-{args.arch}" if args.arch else "") + (f"-{args.features}" if args.features else ""))
+                       + "".join(f"-{value}" for value in (args.arch, args.features, args.balance) if value))
     if not args.report_only:
         from jewelhelpers.jobs.train import train
         train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
               classes=list(CLASSES), holdout_sources=True, force=True, valid_from=args.valid_from,
               composites=args.composites, size=args.size, lr=args.lr, epochs=args.epochs,
-              drawn=args.drawn, arch=args.arch, features=args.features)
+              drawn=args.drawn, arch=args.arch, features=args.features, balance=args.balance)
     print(report(run).round(3).to_string())
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .core.errors import JewelError
 from .core.settings import (
-    ARCH_CHOICES, ENGINES, EXPORT_FORMATS, FEATURES, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES, RECIPES,
-    REVIEW_FOLDS, TEST, UNKNOWN_MODES, VALID, VALID_FROM,
+    ARCH_CHOICES, BALANCE, ENGINES, EXPORT_FORMATS, FEATURES, NEAR_MISSES, OUTPUT_FORMATS, PLACES, PROFILE_NAMES,
+    RECIPES, REVIEW_FOLDS, TEST, UNKNOWN_MODES, VALID, VALID_FROM,
 )
 
 
@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")
+    s.add_argument("--balance", choices=BALANCE, default=None,
+                   help="with several DATA: repeat training rows so each source weighs equally (default) or each "
+                        "source's class does (cells)")
     s.add_argument("--valid-from", choices=VALID_FROM, default="first",
                    help="with several DATA: the valid split (it picks the best epoch) from the first DATA only "
                         "(default) or from every source; the test split is always the first's")
@@ -186,7 +189,7 @@ def _cmd_train(a) -> int:
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
                     composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise,
-                    valid_from=a.valid_from, drawn=a.drawn, features=a.features)
+                    valid_from=a.valid_from, drawn=a.drawn, features=a.features, balance=a.balance)
     print(summary_line(summary))
     return 0
 

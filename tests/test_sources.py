@@ -39,6 +39,20 @@ def test_balance_sources_gives_each_source_as_many_rows():
     assert list(balance_sources(rows.assign(**{SOURCE: "one"}))) == list(range(13))
 
 
+def test_balance_by_cells_shares_the_sources_rows_evenly_among_each_sources_classes():
+    rows = pd.DataFrame({SOURCE: ["big"] * 12 + ["small"] * 4,
+                         "label": ["ring"] * 10 + ["watch"] * 2 + ["ring"] * 3 + ["watch"]})
+    by_source = rows.iloc[balance_sources(rows, seed=0)].value_counts([SOURCE, "label"])
+    assert by_source["big", "ring"] == 10 and by_source["small", "watch"] == 3  # sources alone keep the class mix
+    picked = balance_sources(rows, seed=0, by="cells")
+    by_cell = rows.iloc[picked].value_counts([SOURCE, "label"])
+    # 24 positions (2 sources x 12) shared by 4 cells: 6 each; the ring cell of 10 keeps its 10 rows once
+    assert by_cell.to_dict() == {("big", "ring"): 10, ("big", "watch"): 6, ("small", "ring"): 6, ("small", "watch"): 6}
+    assert sorted(picked[:10]) == list(range(10))
+    with pytest.raises(JewelError, match="balance by one of"):
+        balance_sources(rows, by="classes")
+
+
 def test_only_the_first_source_is_split_and_others_keep_its_classes(drawn_shops, tmp_path, capsys):
     extra = tmp_path / "extra"
     shutil.copytree(drawn_shops[1], extra)
@@ -70,13 +84,15 @@ def test_multi_source_train_writes_sources_and_the_holdout_report(drawn_shops, t
     before = [_snapshot(d) for d in drawn_shops]
     run = tmp_path / "run"
     code = main(["train", *map(str, drawn_shops), "--out", str(run), "--profile", "smoke", "--lr", "1e-3",
-                 "--soup", "1", "--composites", "2", "--holdout-sources"])
+                 "--soup", "1", "--composites", "2", "--holdout-sources", "--balance", "cells"])
     assert code == 0
     manifest = pd.read_csv(run / "split.csv")
     assert manifest.groupby(SOURCE).size().to_dict() == {"shop_one": 40, "shop_two": 31}
     meta = json.loads((run / "meta.json").read_text())
     assert set(meta["sources"]) == {"shop_one", "shop_two"}
     assert meta["lrs"]["composites"] >= 2  # at least the ring on white, twice
+    held_meta = json.loads((run / "holdout" / "shop_two" / "meta.json").read_text())
+    assert meta["profile_settings"]["balance"] == held_meta["profile_settings"]["balance"] == "cells"
     table = pd.read_csv(run / "holdout_sources.csv")
     assert list(table["source"]) == ["shop_one", "shop_two"] and list(table["n"]) == [40, 31]
     assert list(table["trained_on"]) == ["shop_two", "shop_one"]

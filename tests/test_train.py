@@ -227,4 +227,6 @@ def test_a_run_whose_head_reads_the_last_two_stages_reloads_and_exports(image_fo
     from jewelhelpers.core.errors import JewelError
     with pytest.raises(JewelError, match="--features must be one of last, last-two"):
         train(image_folder, tmp_path / "bad", profile="smoke", features="middle")
+    with pytest.raises(JewelError, match="--balance must be one of sources, cells"):
+        train(image_folder, tmp_path / "bad", profile="smoke", balance="classes")
     assert not (tmp_path / "bad").exists()

@@ -35,6 +35,7 @@ SHARD_ROWS = 1024  # rows per Parquet shard of a Ray run: at most this much fini
 CPUS_PER_WORKER = 1  # each Ray model actor reserves one CPU and runs its model on one thread
 MONITORS = ("valid_loss", "accuracy", "f1_score")  # what picks the best epoch
 VALID, TEST = 0.15, 0.15  # split fractions of `jewel split` and `jewel train` (the rest trains)
+BALANCE = ("sources", "cells")  # several DATA: each source weighs equally, or each (source, class) cell does
 VALID_FROM = ("first", "all")  # `jewel train` with several DATA: the valid split from the first DATA, or from each
 NEAR_MISSES = ("key", "coin", "hair_clip", "button", "bottle_cap", "cufflinks")  # `jewel synth --near-misses`
 UNKNOWN_METHODS = ("msp", "energy", "knn")  # unknown-photo scores measured side by side (core.unknown)
@@ -66,6 +67,7 @@ class Profile:
     composites: int = 0  # lpft: per class, training products on white pasted on drawn scenes (core.composite)
     wise: float = 1.0  # lpft: WiSE-FT mix of fine-tuned and probe weights (1: fine-tuned, 0: the probe)
     features: str = "last"  # what the head reads (FEATURES): the body's last map, or its last two stages' maps
+    balance: str = "sources"  # several DATA (BALANCE): repeat rows so each source, or each (source, class), weighs equally
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +103,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"--lr must be above 0, not {profile.lr}")
     if profile.features not in FEATURES:
         raise JewelError(f"--features must be one of {', '.join(FEATURES)}, not {profile.features!r}")
+    if profile.balance not in BALANCE:
+        raise JewelError(f"--balance must be one of {', '.join(BALANCE)}, not {profile.balance!r}")
     if not 0 <= profile.wise <= 1:
         raise JewelError(f"--wise must be between 0 (the probe) and 1 (fine-tuned), not {profile.wise}")
     return profile

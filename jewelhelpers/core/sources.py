@@ -6,6 +6,7 @@ valid share, so the best epoch is chosen on every source's photos), keeps only t
 named by its folder (or CSV) name in the manifest's `source` column. Per-source balancing repeats each source's
 training rows up to the largest source's count (whole copies, then a seeded share for the remainder), so each
 source gives as many rows to the probe and to every epoch; the recipes' class balancing applies on top of that.
+`--balance cells` shares as many rows evenly among the (source, class) cells instead.
 
 Not taught in a notebook (notebook 02's `train` uses it with one source); several sources: README.md,
 "Several sources".
@@ -22,7 +23,7 @@ from .errors import JewelError
 from .images import read_items
 from .manifest import make_split
 from .metrics import match_classes
-from .settings import VALID_FROM
+from .settings import BALANCE, VALID_FROM
 
 SOURCE = "source"  # the manifest's column naming each row's source
 
@@ -98,20 +99,31 @@ def _split_source(data: str | Path, name: str, valid: float, test: float, seed: 
         return make_split(data, valid=0, test=0, seed=seed, max_per_class=max_per_class)
 
 
-def balance_sources(rows: pd.DataFrame, seed: int = 0) -> np.ndarray:
-    """Positions into `rows` with each source's rows repeated up to the largest source's count.
+def balance_sources(rows: pd.DataFrame, seed: int = 0, by: str = "sources") -> np.ndarray:
+    """Positions into `rows` that weigh each source's rows (`by="sources"`), or each (source, label) cell's
+    (`"cells"`), alike.
 
-    Every source gets `reps` whole copies of its rows and a seeded sample of the remainder; with one source (or no
-    `source` column) the positions are `0..n-1` unchanged.
+    "sources": each source's rows are repeated up to the largest source's count. "cells": the same number of
+    positions is shared evenly among the cells, and each cell's rows are repeated up to its share (a cell larger
+    than its share keeps its rows once: nothing is dropped), so a class is not learnt mostly from the one source that
+    has most of it, at the sources' cost. Repeating means whole copies and a seeded sample of the remainder; with one
+    source (or no `source` column) the positions are `0..n-1` unchanged.
     """
+    if by not in BALANCE:
+        raise JewelError(f"balance by one of {', '.join(BALANCE)}, not {by!r}")
     if SOURCE not in rows or rows[SOURCE].nunique() < 2:
         return np.arange(len(rows))
     rng = np.random.default_rng(seed)
-    groups = rows.reset_index(drop=True).groupby(SOURCE).indices
-    target = max(len(pos) for pos in groups.values())
+    rows = rows.reset_index(drop=True)
+    sources = rows.groupby(SOURCE).indices
+    target = max(len(pos) for pos in sources.values())
+    groups = sources
+    if by == "cells":
+        groups = rows.groupby([SOURCE, "label"]).indices
+        target = -(-target * len(sources) // len(groups))
     picked = []
     for name in sorted(groups):
         pos = groups[name]
-        reps, extra = divmod(target, len(pos))
+        reps, extra = divmod(max(target, len(pos)), len(pos))
         picked += [np.tile(pos, reps), rng.choice(pos, extra, replace=False)]
     return np.sort(np.concatenate(picked))

@@ -54,11 +54,12 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
           soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
           classes: Sequence[str] | None = None, wise: float | None = None, valid_from: str = "first",
-          drawn: int | None = None, features: str | None = None) -> dict:
+          drawn: int | None = None, features: str | None = None, balance: str | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
-    training rows of the first's classes, or of `classes` when given; each source weighs equally; `valid_from="all"`
+    training rows of the first's classes, or of `classes` when given; each source weighs equally, or with
+    `balance="cells"` each source's class; `valid_from="all"`
     draws the valid split, which picks the best epoch, from every source, the test split still from the first). With
     `holdout_sources`, a model per source is trained the same way on the others and scored on it (RUN_DIR/holdout/,
     `holdout_sources.csv`, `.json` and `.png`).
@@ -75,7 +76,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, synth_mix=drawn, features=features)
+                       wise=wise, synth_mix=drawn, features=features, balance=balance)
     if (prof.composites or prof.wise != 1 or drawn) and prof.recipe != "lpft":
         raise JewelError("--composites, --drawn and --wise go with the lpft recipe (the default): "
                          "leave out --recipe classic")
@@ -127,7 +128,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
                                      frozen=frozen)
         else:
             seed_everything(seed)  # the order images are shuffled in, and the new head's initialisation
-            dls = profile_dls(_sources_balanced(manifest, seed), backbone, prof)
+            dls = profile_dls(_sources_balanced(manifest, seed, prof.balance), backbone, prof)
             learn = make_learner(dls, backbone, path=run_dir)
             result = fit_recipe(learn, prof.epochs_head, prof.epochs, monitor, patience, plots=run_dir,
                                 on_best=save_best)
@@ -141,7 +142,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, valid_from=valid_from, drawn=drawn, features=features)
+                       wise=wise, valid_from=valid_from, drawn=drawn, features=features, balance=balance)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 
@@ -160,10 +161,11 @@ def _write_split(datas: list[Path], run_dir: Path, prof: Profile, seed: int,
     return manifest
 
 
-def _sources_balanced(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """The manifest with its train rows repeated so that each source gives as many (`core.sources.balance_sources`)."""
+def _sources_balanced(manifest: pd.DataFrame, seed: int, by: str) -> pd.DataFrame:
+    """The manifest with its train rows repeated so that each source (or cell, `by`) gives as many
+    (`core.sources.balance_sources`)."""
     train, rest = manifest[manifest["split"] == "train"], manifest[manifest["split"] != "train"]
-    return pd.concat([train.iloc[balance_sources(train, seed)], rest], ignore_index=True)
+    return pd.concat([train.iloc[balance_sources(train, seed, by)], rest], ignore_index=True)
 
 
 def _holdout_sources(datas: list[Path], run_dir: Path, classes: list[str], options: dict) -> dict:

@@ -322,8 +322,8 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
     """LP-FT on the manifest's train rows plus `prof.synth_mix` drawn images per shared class, and `prof.composites`
     per class of the train rows' products on white pasted on drawn scenes (`core.composite`).
 
-    With a `source` column, each source's rows are repeated to weigh equally (`core.sources.balance_sources`);
-    each image still goes through the frozen layers once.
+    With a `source` column, each source's rows (or each source's class's, `prof.balance`) are repeated to weigh
+    equally (`core.sources.balance_sources`); each image still goes through the frozen layers once.
 
     The fine-tuning rate is `prof.lr`, else lr_find's valley (plot in `plots`). The drawn images are drawn in a
     thread while the photos go through the frozen layers, into a temporary folder kept for the process's next
@@ -349,7 +349,7 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
         if len(pasted):
             log(f"composites mixed into training: {len(pasted)} (products on white pasted on drawn scenes)")
         composites = frozen.run("composites", pasted)
-    balanced = balance_sources(photos.items, seed)
+    balanced = balance_sources(photos.items, seed, prof.balance)
     parts = [replace(photos, logits=photos.logits[balanced], y=photos.y[balanced])]
     parts += [maps for maps in (drawn_maps, composites) if len(maps.y)]
     train_maps = tuple(torch.cat(t) for t in zip(*map(_labelled, parts)))
