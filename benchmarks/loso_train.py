@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,14 +36,16 @@ ORDER = ["prince-photo", "abhishek-render", "prince-render", "abhishek-photo", "
 
 
 def source_files(data: Path, work: Path) -> list[Path]:
-    """The jewelry_photos cells as CSVs (file, label) in `work`, then the shop folders, in ORDER."""
+    """The jewelry_photos cells as CSVs (file, label) in `work` (each written whole, then renamed), then the shop
+    folders, in ORDER."""
     items = real_items(data)
     work.mkdir(parents=True, exist_ok=True)
     files = []
     for name in ORDER:
         if name.startswith(("prince", "abhishek")):
-            path = work / f"{name}.csv"
-            items.loc[items["source"] == name, ["path", "label"]].rename(columns={"path": "file"}).to_csv(path, index=False)
+            path, part = work / f"{name}.csv", work / f"{name}.csv.{os.getpid()}"
+            items.loc[items["source"] == name, ["path", "label"]].rename(columns={"path": "file"}).to_csv(part, index=False)
+            part.replace(path)  # whole or not at all: seeds started together read these files while others write them
             files.append(path)
         else:
             files.append(data / "other_shops" / name)
