@@ -21,13 +21,12 @@ import pandas as pd
 def temperatures(work: Path) -> pd.DataFrame:
     """One row per run of the default (no lever suffix) in `work`: seed, held-out source ('' for the whole run), T."""
     rows = []
-    for meta in sorted(work.glob("run-s*/**/meta.json")):
-        parts = meta.relative_to(work).parts
-        match = re.fullmatch(r"run-s(\d+)", parts[0])
-        if not match or len(parts) not in (2, 4) or (len(parts) == 4 and parts[1] != "holdout"):
-            continue
-        rows.append({"seed": int(match[1]), "heldout": parts[2] if len(parts) == 4 else "",
-                     "temperature": json.loads(meta.read_text())["temperature"]})
+    for pattern in ("run-s*/meta.json", "run-s*/holdout/*/meta.json"):
+        for meta in sorted(work.glob(pattern)):
+            run, *held = meta.parent.relative_to(work).parts
+            if match := re.fullmatch(r"run-s(\d+)", run):
+                rows.append({"seed": int(match[1]), "heldout": held[-1] if held else "",
+                             "temperature": json.loads(meta.read_text())["temperature"]})
     return pd.DataFrame(rows)
 
 
