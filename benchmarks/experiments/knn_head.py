@@ -1,0 +1,135 @@
+"""Issue 16: would the held-out models' nearest training photos name other shops' photos better than their head?
+
+Every run keeps its train split embedded by its own body (`unknown_bank.npy`: the unknown score's bank, L2-normalised
+pooled features, in split.csv's train order). So each held-out model of `loso_train.py` can also classify its held-out
+source by vote of the k nearest training photos (cosine, faiss), beside its linear head, at no training cost. The
+catalogue rings the default calls bracelets are a decision of the head on features: if their nearest training
+photos are rings, a kNN vote (or its mix with the head) is a lever; if they are bracelets, the features themselves
+carry the "thin band, bracelet" reading.
+
+Votes are class-balanced (each neighbour weighs 1 / its class's count in the bank), so the bank's many earrings do
+not outvote the rest (also printed: unweighted votes, one per neighbour). Printed per held-out source and seed: the head (the model as shipped), kNN for each k, and the
+mix `(1 - w) * head + w * kNN` of their probabilities (the head's softmax at the run's calibrated temperature, as
+`Predictor` gives it); and the labels and sources of the catalogue rings' nearest
+training photos. The frozen layers are shared by every run (LP-FT never tunes them), so each photo goes through them
+once; each held-out model then runs its last stage and head on the kept maps.
+
+    .venv/bin/python benchmarks/experiments/knn_head.py --work /tmp/loso-train --seeds 10 11 12 --lever cells
+    .venv/bin/python benchmarks/experiments/knn_head.py --work /tmp/loso-train --seeds 13 14 15 --rule "mix 0.5 knn 10"
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loso import DATA, real_items  # noqa: E402
+from loso_train import ORDER, adopted, rule, run_dir  # noqa: E402
+
+from jewelhelpers.core.forward import probabilities  # noqa: E402
+from jewelhelpers.core.runs import load_model  # noqa: E402
+from jewelhelpers.core.unknown import BANK, normalise  # noqa: E402
+from jewelhelpers.recipes.lpft import FrozenPass  # noqa: E402
+
+KS = (5, 10, 20, 50)
+MIXES = (0.25, 0.5, 0.75)
+CATALOGUE = "abhishek-photo"
+
+
+def knn_probs(features: np.ndarray, bank: np.ndarray, bank_y: np.ndarray, n_classes: int, k: int,
+              balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Vote of each row's `k` nearest bank rows (`balanced`: each weighs 1 / its class's count; else 1), as
+    probabilities; and the neighbours' indices."""
+    import faiss
+    index = faiss.IndexFlatIP(bank.shape[1])
+    index.add(normalise(bank))
+    _, nn = index.search(normalise(features), k)
+    weight = 1.0 / np.maximum(np.bincount(bank_y, minlength=n_classes), 1) if balanced else np.ones(n_classes)
+    votes = np.zeros((len(features), n_classes))
+    for j in range(k):
+        np.add.at(votes, (np.arange(len(features)), bank_y[nn[:, j]]), weight[bank_y[nn[:, j]]])
+    return votes / votes.sum(1, keepdims=True), nn
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
+    ap.add_argument("--seeds", type=int, nargs="+", required=True)
+    ap.add_argument("--lever", default="default", help="runs run-sN-LEVER (default: run-sN)")
+    ap.add_argument("--rule", metavar="COLUMN", help="apply issue 16's rule (loso_train.rule) to COLUMN, e.g. "
+                    "'mix 0.5 knn 10', against the head, paired by seed")
+    args = ap.parse_args()
+    t0 = time.time()
+    real = real_items(args.data)
+    first = run_dir(args.work, args.seeds[0], args.lever) / "holdout" / ORDER[0]
+    model, meta = load_model(first, "cpu")
+    classes = list(meta["classes"])
+    frozen = FrozenPass(SimpleNamespace(model=model), meta)
+    maps = {src: frozen.run(src, real.loc[real["source"] == src, ["path", "label"]]) for src in ORDER}
+    print(f"frozen maps of {sum(len(m.y) for m in maps.values())} photos in {time.time() - t0:.0f}s", flush=True)
+    rows, neighbours = [], []
+    for seed in args.seeds:
+        run = run_dir(args.work, seed, args.lever)
+        for row in json.loads((run / "holdout_sources.json").read_text())["sources"]:
+            held = run / row["run_dir"]
+            model, held_meta = load_model(held, "cpu")
+            out = frozen.logits(row["source"], model)
+            split = pd.read_csv(held / "split.csv")
+            train = split[split["split"] == "train"]
+            bank = np.load(held / BANK)
+            if len(bank) != len(train):
+                raise SystemExit(f"{held}: bank of {len(bank)} rows, train split of {len(train)}")
+            bank_y = train["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+            y = np.asarray(out.y)
+            head = probabilities(out.logits, held_meta.get("temperature")).numpy()
+            result = {"seed": seed, "source": row["source"], "head": float((head.argmax(1) == y).mean())}
+            for k in KS:
+                knn, nn = knn_probs(out.features.numpy(), bank, bank_y, len(classes), k)
+                result[f"knn {k}"] = float((knn.argmax(1) == y).mean())
+                plain, _ = knn_probs(out.features.numpy(), bank, bank_y, len(classes), k, balanced=False)
+                result[f"knn {k}, unweighted votes"] = float((plain.argmax(1) == y).mean())
+                for w in MIXES:
+                    result[f"mix {w:g} knn {k}"] = float((((1 - w) * head + w * knn).argmax(1) == y).mean())
+                if k == 10 and row["source"] == CATALOGUE:
+                    called = np.array(classes)[head.argmax(1)]
+                    for i in range(len(y)):
+                        near = train.iloc[nn[i]]
+                        neighbours.append({"seed": seed, "head says": called[i],
+                                           **(near["source"] + " " + near["label"]).value_counts().to_dict()})
+            rows.append(result)
+            print(f"seed {seed} {row['source']}: head {result['head']:.3f}, knn 10 {result['knn 10']:.3f} "
+                  f"({time.time() - t0:.0f}s)", flush=True)
+    table = pd.DataFrame(rows)
+    means = table.drop(columns="seed").groupby("source").mean().reindex(ORDER)
+    means.loc["mean"] = means.mean()
+    pd.set_option("display.width", 250)
+    print(means.T.round(3).to_string())
+    gains = means.sub(means["head"], axis=0) * 100
+    print("gain over the head, points (mean of seeds):")
+    print(gains.T.round(2).to_string())
+    if neighbours:
+        near = pd.DataFrame(neighbours).fillna(0)
+        shares = near.drop(columns="seed").groupby("head says").mean().T.sort_values("bracelet", ascending=False)
+        counts = near.groupby("head says").size()
+        print("the catalogue rings' 10 nearest training photos (source, label): mean count of 10, by what the head "
+              "says (" + ", ".join(f"{c}: {n} photos" for c, n in counts.items()) + ", over the seeds)")
+        print(shares.round(2).to_string())
+    if args.rule:
+        per_seed = {seed: part.set_index("source").reindex(ORDER) for seed, part in table.groupby("seed")}
+        for part in per_seed.values():
+            part.loc["mean"] = part.mean()
+        print(adopted(rule({s: p["head"] for s, p in per_seed.items()}, {s: p[args.rule] for s, p in per_seed.items()},
+                           ("head", args.rule)), len(per_seed)))
+    print(f"{time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
