@@ -64,6 +64,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
     ap.add_argument("--seeds", type=int, nargs="+", required=True)
     ap.add_argument("--lever", default="default", help="runs run-sN-LEVER (default: run-sN)")
+    ap.add_argument("--split", metavar="COLUMN", help="COLUMN's gain over the head, split by whether each held-out "
+                    "run kept its probe head (KeepBest's fallback, before it was dropped) or its fine-tuned model")
     ap.add_argument("--rule", metavar="COLUMN", help="apply issue 16's rule (loso_train.rule) to COLUMN, e.g. "
                     "'mix 0.5 knn 10', against the head, paired by seed")
     args = ap.parse_args()
@@ -90,7 +92,8 @@ def main() -> None:
             bank_y = train["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
             y = np.asarray(out.y)
             head = probabilities(out.logits, held_meta.get("temperature")).numpy()
-            result = {"seed": seed, "source": row["source"], "head": float((head.argmax(1) == y).mean())}
+            kept = "probe head" if held_meta["best"]["phase"] == "head" else "fine-tuned"
+            result = {"seed": seed, "source": row["source"], "kept": kept, "head": float((head.argmax(1) == y).mean())}
             for k in KS:
                 knn, nn = knn_probs(out.features.numpy(), bank, bank_y, len(classes), k)
                 result[f"knn {k}"] = float((knn.argmax(1) == y).mean())
@@ -108,7 +111,7 @@ def main() -> None:
             print(f"seed {seed} {row['source']}: head {result['head']:.3f}, knn 10 {result['knn 10']:.3f} "
                   f"({time.time() - t0:.0f}s)", flush=True)
     table = pd.DataFrame(rows)
-    means = table.drop(columns="seed").groupby("source").mean().reindex(ORDER)
+    means = table.drop(columns=["seed", "kept"]).groupby("source").mean().reindex(ORDER)
     means.loc["mean"] = means.mean()
     pd.set_option("display.width", 250)
     print(means.T.round(3).to_string())
@@ -122,6 +125,11 @@ def main() -> None:
         print("the catalogue rings' 10 nearest training photos (source, label): mean count of 10, by what the head "
               "says (" + ", ".join(f"{c}: {n} photos" for c, n in counts.items()) + ", over the seeds)")
         print(shares.round(2).to_string())
+    if args.split:
+        gain = (table[args.split] - table["head"]) * 100
+        split = gain.groupby([table["kept"], table["source"]]).agg(["mean", "size"]).unstack(0).reindex(ORDER)
+        print(f"{args.split}: gain over the head (points) by what each held-out run kept (size: held-out runs)")
+        print(split.round(2).to_string())
     if args.rule:
         per_seed = {seed: part.set_index("source").reindex(ORDER) for seed, part in table.groupby("seed")}
         for part in per_seed.values():
