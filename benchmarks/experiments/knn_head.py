@@ -131,7 +131,8 @@ def main() -> None:
         print(f"{args.split}: gain over the head (points) by what each held-out run kept (size: held-out runs)")
         print(split.round(2).to_string())
     if args.rule:
-        per_seed = {seed: part.set_index("source").reindex(ORDER) for seed, part in table.groupby("seed")}
+        per_seed = {seed: part.drop(columns=["seed", "kept"]).set_index("source").reindex(ORDER)
+                    for seed, part in table.groupby("seed")}
         for part in per_seed.values():
             part.loc["mean"] = part.mean()
         print(adopted(rule({s: p["head"] for s, p in per_seed.items()}, {s: p[args.rule] for s, p in per_seed.items()},
