@@ -35,7 +35,7 @@ from loso_train import ORDER, adopted, rule, run_dir  # noqa: E402
 
 from jewelhelpers.core.forward import probabilities  # noqa: E402
 from jewelhelpers.core.runs import load_model  # noqa: E402
-from jewelhelpers.core.unknown import BANK, normalise  # noqa: E402
+from jewelhelpers.core.unknown import BANK, nearest  # noqa: E402
 from jewelhelpers.recipes.lpft import FrozenPass  # noqa: E402
 
 KS = (5, 10, 20, 50)
@@ -43,19 +43,14 @@ MIXES = (0.25, 0.5, 0.75)
 CATALOGUE = "abhishek-photo"
 
 
-def knn_probs(features: np.ndarray, bank: np.ndarray, bank_y: np.ndarray, n_classes: int, k: int,
-              balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Vote of each row's `k` nearest bank rows (`balanced`: each weighs 1 / its class's count; else 1), as
-    probabilities; and the neighbours' indices."""
-    import faiss
-    index = faiss.IndexFlatIP(bank.shape[1])
-    index.add(normalise(bank))
-    _, nn = index.search(normalise(features), k)
+def vote(nn: np.ndarray, bank_y: np.ndarray, n_classes: int, balanced: bool = True) -> np.ndarray:
+    """Each row's vote of its neighbours `nn` (bank indices; `balanced`: each weighs 1 / its class's count in the
+    bank, else 1), as probabilities."""
     weight = 1.0 / np.maximum(np.bincount(bank_y, minlength=n_classes), 1) if balanced else np.ones(n_classes)
-    votes = np.zeros((len(features), n_classes))
-    for j in range(k):
-        np.add.at(votes, (np.arange(len(features)), bank_y[nn[:, j]]), weight[bank_y[nn[:, j]]])
-    return votes / votes.sum(1, keepdims=True), nn
+    votes = np.zeros((len(nn), n_classes))
+    for column in nn.T:
+        np.add.at(votes, (np.arange(len(nn)), bank_y[column]), weight[bank_y[column]])
+    return votes / votes.sum(1, keepdims=True)
 
 
 def main() -> None:
@@ -94,10 +89,12 @@ def main() -> None:
             head = probabilities(out.logits, held_meta.get("temperature")).numpy()
             kept = "probe head" if held_meta["best"]["phase"] == "head" else "fine-tuned"
             result = {"seed": seed, "source": row["source"], "kept": kept, "head": float((head.argmax(1) == y).mean())}
+            _, nearest_rows = nearest(out.features.numpy(), bank, max(KS))  # one search; each k reads its first k
             for k in KS:
-                knn, nn = knn_probs(out.features.numpy(), bank, bank_y, len(classes), k)
+                nn = nearest_rows[:, :k]
+                knn = vote(nn, bank_y, len(classes))
                 result[f"knn {k}"] = float((knn.argmax(1) == y).mean())
-                plain, _ = knn_probs(out.features.numpy(), bank, bank_y, len(classes), k, balanced=False)
+                plain = vote(nn, bank_y, len(classes), balanced=False)
                 result[f"knn {k}, unweighted votes"] = float((plain.argmax(1) == y).mean())
                 for w in MIXES:
                     result[f"mix {w:g} knn {k}"] = float((((1 - w) * head + w * knn).argmax(1) == y).mean())

@@ -41,16 +41,22 @@ def normalise(features: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12))
 
 
-def knn_distances(features: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
-    """Cosine distances (1 - similarity) of each row of `features` to its `k` nearest rows of `bank`, nearest first."""
+def nearest(features: np.ndarray, bank: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities and indices of each row of `features`' `k` nearest rows of `bank`, nearest first
+    (exact search, faiss `IndexFlatIP`)."""
     import faiss
+    k = min(k, len(bank))
     if not len(features):
-        return np.zeros((0, min(k, len(bank))), dtype=np.float32)
+        return np.zeros((0, k), dtype=np.float32), np.zeros((0, k), dtype=np.int64)
     bank = normalise(bank)
     index = faiss.IndexFlatIP(bank.shape[1])
     index.add(bank)
-    sims, _ = index.search(normalise(features), min(k, len(bank)))
-    return 1.0 - sims
+    return index.search(normalise(features), k)
+
+
+def knn_distances(features: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
+    """Cosine distances (1 - similarity) of each row of `features` to its `k` nearest rows of `bank`, nearest first."""
+    return 1.0 - nearest(features, bank, k)[0]
 
 
 def unknown_scores(method: str, logits: np.ndarray | torch.Tensor, features: np.ndarray | None = None,
