@@ -11,7 +11,7 @@ model and each mix; the means.
     flock /work/helpers/heavy.lock .venv/bin/python benchmarks/loso_train.py --seed 0 --work /tmp/loso-train  # ~25 min
 
 `--valid-from all`, `--composites N`, `--size PX`, `--lr LR`, `--epochs N`, `--drawn N`, `--arch A`, `--features
-last-two` and `--balance cells` measure those levers the same way (each lever set gets its own run folder in
+last-two`, `--balance cells` and `--mixstyle P` measure those levers the same way (each lever set gets its own run folder in
 --work). `--paired LEVER COLUMN --seeds ...` applies issue 16's rule to such runs: a lever's column (e.g. `wise 1`)
 against the default's shipped model (or its `--base-column`), paired by seed.
 """
@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--arch", help="backbone (default: the profile's, auto: efficientnet_lite0 offline)")
     ap.add_argument("--features", help="what the head reads: last | last-two (default: the profile's, last)")
     ap.add_argument("--balance", help="several sources: sources | cells (default: the profile's, sources)")
+    ap.add_argument("--mixstyle", type=float, help="share of training batches whose maps swap style statistics")
     ap.add_argument("--report-only", action="store_true", help="print the table of an earlier run in --work")
     ap.add_argument("--paired", nargs=2, metavar=("LEVER", "COLUMN"),
                     help="rule only: COLUMN (e.g. 'wise 1') of run-sN-LEVER (LEVER default: run-sN) "
@@ -150,14 +151,16 @@ def main() -> None:
     run = args.work / (f"run-s{args.seed}" + ("" if args.valid_from == "first" else f"-valid-{args.valid_from}")
                        + "".join(f"-{name}{value:g}" for name, value in (("comp", args.composites), ("size", args.size),
                                                                           ("lr", args.lr), ("ep", args.epochs),
-                                                                          ("drawn", args.drawn)) if value is not None)
+                                                                          ("drawn", args.drawn), ("mix", args.mixstyle))
+                                                if value is not None)
                        + "".join(f"-{value}" for value in (args.arch, args.features, args.balance) if value))
     if not args.report_only:
         from jewelhelpers.jobs.train import train
         train(source_files(args.data, args.work), run, profile=args.profile, seed=args.seed, external=[],
               classes=list(CLASSES), holdout_sources=True, force=True, valid_from=args.valid_from,
               composites=args.composites, size=args.size, lr=args.lr, epochs=args.epochs,
-              drawn=args.drawn, arch=args.arch, features=args.features, balance=args.balance)
+              drawn=args.drawn, arch=args.arch, features=args.features, balance=args.balance,
+              mixstyle=args.mixstyle)
     print(report(run).round(3).to_string())
 
 

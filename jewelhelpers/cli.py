@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="lpft: drawn images per class mixed into training (default: the profile's, 80 in quick; 0: none)")
     s.add_argument("--features", choices=FEATURES, default=None,
                    help="what the head reads: the body's last map (default) or its last two stages' maps side by side")
+    s.add_argument("--mixstyle", type=float, metavar="P",
+                   help="lpft: share of training batches whose feature maps swap style statistics (MixStyle, Zhou "
+                        "et al. 2021) before the last stage (default 0: none)")
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")
@@ -189,7 +192,8 @@ def _cmd_train(a) -> int:
                     epochs=a.epochs, seed=a.seed, weights=a.weights, recipe=a.recipe, lr=a.lr, soup=a.soup,
                     pretrained=False if a.no_pretrained else None, force=a.force, external=a.external,
                     composites=a.composites, holdout_sources=a.holdout_sources, wise=a.wise,
-                    valid_from=a.valid_from, drawn=a.drawn, features=a.features, balance=a.balance)
+                    valid_from=a.valid_from, drawn=a.drawn, features=a.features, balance=a.balance,
+                    mixstyle=a.mixstyle)
     print(summary_line(summary))
     return 0
 

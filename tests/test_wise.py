@@ -58,6 +58,7 @@ def test_every_lpft_run_scores_each_wise_mix(smoke_run):
     assert valid["accuracy"] == pytest.approx(history[history["phase"] == "soup"]["accuracy"].iloc[-1])
     assert len(metrics["wise"]) == len(table)
     assert meta["lrs"]["wise"] == 1.0
+    assert meta["lrs"]["mixstyle"] == 0.0  # MixStyle is off unless asked
     assert np.isfinite(table["macro_f1"]).all()
 
 

@@ -68,6 +68,7 @@ class Profile:
     wise: float = 1.0  # lpft: WiSE-FT mix of fine-tuned and probe weights (1: fine-tuned, 0: the probe)
     features: str = "last"  # what the head reads (FEATURES): the body's last map, or its last two stages' maps
     balance: str = "sources"  # several DATA (BALANCE): repeat rows so each source, or each (source, class), weighs equally
+    mixstyle: float = 0.0  # lpft: share of training batches whose maps swap style statistics (recipes.lpft.MixStyle)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +106,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         raise JewelError(f"--features must be one of {', '.join(FEATURES)}, not {profile.features!r}")
     if profile.balance not in BALANCE:
         raise JewelError(f"--balance must be one of {', '.join(BALANCE)}, not {profile.balance!r}")
+    if not 0 <= profile.mixstyle <= 1:
+        raise JewelError(f"--mixstyle must be a share of batches between 0 and 1, not {profile.mixstyle}")
     if not 0 <= profile.wise <= 1:
         raise JewelError(f"--wise must be between 0 (the probe) and 1 (fine-tuned), not {profile.wise}")
     return profile

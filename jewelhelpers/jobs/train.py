@@ -54,7 +54,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
           external: list[str | Path] | None = None, recipe: str | None = None, lr: float | None = None,
           soup: int | None = None, composites: int | None = None, holdout_sources: bool = False,
           classes: Sequence[str] | None = None, wise: float | None = None, valid_from: str = "first",
-          drawn: int | None = None, features: str | None = None, balance: str | None = None) -> dict:
+          drawn: int | None = None, features: str | None = None, balance: str | None = None,
+          mixstyle: float | None = None) -> dict:
     """Split DATA, fine-tune a backbone with the recipe, and write RUN_DIR `out`; return a summary dict.
 
     DATA is one ImageFolder or CSV, or several (`core.sources.sources_split`: the first is split, the others are
@@ -66,6 +67,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
 
     `drawn` is the LP-FT recipe's drawn images per class mixed into training (`Profile.synth_mix`; 0: none);
     `features` what the head reads (`Profile.features`: the body's last map, or its last two stages').
+    `mixstyle` the share of training batches whose maps swap style statistics (`Profile.mixstyle`).
     `None` arguments come from the profile (smoke / quick / full, or `$JEWEL_PROFILE`). Beside the fine-tuned
     model, a frozen-feature probe is scored on the test split and on every folder of `external` (default
     `$JEWEL_EXTERNAL_DATA`): `baseline.csv`. Refuses a non-empty `out` unless `force`, and an `out` inside DATA
@@ -76,9 +78,10 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
     started = time.perf_counter()
     prof = profile_for(profile, size, arch=arch, epochs_head=epochs_head, epochs=epochs, pretrained=pretrained,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, synth_mix=drawn, features=features, balance=balance)
-    if (prof.composites or prof.wise != 1 or drawn) and prof.recipe != "lpft":
-        raise JewelError("--composites, --drawn and --wise go with the lpft recipe (the default): "
+                       wise=wise, synth_mix=drawn, features=features, balance=balance,
+                       mixstyle=mixstyle)
+    if (prof.composites or prof.wise != 1 or drawn or prof.mixstyle) and prof.recipe != "lpft":
+        raise JewelError("--composites, --drawn, --wise and --mixstyle go with the lpft recipe (the default): "
                          "leave out --recipe classic")
     if weights is not None and not prof.pretrained:
         raise JewelError(f"--weights is not used by the {prof.name} profile (random initialisation): "
@@ -142,7 +145,8 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
         options = dict(arch=arch, profile=profile, size=size, epochs_head=epochs_head, epochs=epochs, seed=seed,
                        weights=weights, pretrained=pretrained, monitor=monitor, patience=patience,
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
-                       wise=wise, valid_from=valid_from, drawn=drawn, features=features, balance=balance)
+                       wise=wise, valid_from=valid_from, drawn=drawn, features=features, balance=balance,
+                       mixstyle=mixstyle)
         summary["holdout_mean"] = _holdout_sources(datas, run_dir, classes, options)["mean_accuracy"]
     return summary
 

@@ -50,7 +50,7 @@ from ..core.settings import Profile
 from ..core.sources import SOURCE, balance_sources
 from .fitting import KeepBest, RecipeResult, find_lr, fit_phase, make_metrics, show_progress, snapshot, timed
 
-__all__ = ["PROBE_C", "FrozenPass", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "fit_lpft_recipe",
+__all__ = ["PROBE_C", "FrozenPass", "MixStyle", "TailModel", "average_states", "balanced_weights", "cut_last_stage", "fit_lpft", "fit_lpft_recipe",
            "head_from_probe", "stage_inputs", "tune_last_stage", "WISE_ALPHAS", "wise_state", "wise_table"]
 
 PROBE_C = 0.01  # inverse L2 strength of the probe (chosen on a shift-aware validation set, RESULTS.md)
@@ -72,24 +72,46 @@ def _batchnorms(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
+class MixStyle(nn.Module):
+    """MixStyle (Zhou et al. 2021): in training, with probability `p` a batch's feature maps keep their content
+    (each map normalised by its own per-channel mean and std) but take a mix of their own style statistics and
+    another row's (weights drawn from Beta(alpha, alpha)), so the layers after it learn from the object and not
+    from one source's way of photographing it. The identity in eval mode and at `p` 0; no parameters."""
+
+    def __init__(self, p: float = 0.5, alpha: float = 0.1, eps: float = 1e-6):
+        super().__init__()
+        self.p, self.beta, self.eps = p, torch.distributions.Beta(alpha, alpha), eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or len(x) < 2 or torch.rand(()) >= self.p:
+            return x
+        mu = x.mean(dim=(2, 3), keepdim=True).detach()
+        sig = (x.var(dim=(2, 3), keepdim=True) + self.eps).sqrt().detach()
+        lam = self.beta.sample((len(x), 1, 1, 1)).to(x)
+        other = torch.randperm(len(x), device=x.device)
+        return (x - mu) / sig * (lam * sig + (1 - lam) * sig[other]) + lam * mu + (1 - lam) * mu[other]
+
+
 class TailModel(nn.Module):
     """The trained part: last stage(s) of the body, then the head. BatchNorm layers stay in eval mode and frozen,
     so their ImageNet statistics are kept (they would otherwise drift to the training shop's photos).
 
     Maps and convolution weights are held `channels_last` while it trains: oneDNN's CPU kernels then run a training
     step about twice and an evaluation several times as fast, with the same numbers to float rounding
-    (benchmarks/tail_speed.py). `contiguous()` gives the weights back in the usual layout.
+    (benchmarks/tail_speed.py). `contiguous()` gives the weights back in the usual layout. With `mixstyle` > 0 the
+    training batches' input maps go through `MixStyle(mixstyle)` first.
     """
 
-    def __init__(self, tail: nn.Module, head: nn.Module):
+    def __init__(self, tail: nn.Module, head: nn.Module, mixstyle: float = 0.0):
         super().__init__()
         self.tail, self.head = tail, head
+        self.mix = MixStyle(mixstyle) if mixstyle > 0 else nn.Identity()
         for bn in _batchnorms(tail):
             bn.requires_grad_(False)
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.tail(x.contiguous(memory_format=torch.channels_last)))
+        return self.head(self.tail(self.mix(x).contiguous(memory_format=torch.channels_last)))
 
     def contiguous(self) -> TailModel:
         """The weights back in PyTorch's default layout (NCHW), as the rest of the model holds them."""
@@ -204,7 +226,8 @@ def wise_state(ends: tuple[dict, dict], alpha: float) -> dict:
 def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_items: pd.DataFrame,
              epochs: int, bs: int, lr: float | None = None, lr_find: Callable[[Learner], float] | None = None,
              keep: KeepBest | None = None, soup: int = 1, path: str | Path = ".", progress: bool = True,
-             log: Callable[[str], None] = print, wise: float = 1.0) -> tuple[Learner, float, pd.DataFrame, tuple]:
+             log: Callable[[str], None] = print, wise: float = 1.0,
+             mixstyle: float = 0.0) -> tuple[Learner, float, pd.DataFrame, tuple]:
     """Train `backbone.model` (its head must be `linear_head`) in place with LP-FT on images (path, label).
 
     Computes the frozen part's feature maps of both sets once (`FrozenPass`), then `tune_last_stage`; returns
@@ -214,7 +237,7 @@ def fit_lpft(backbone: Backbone, meta: dict, train_items: pd.DataFrame, valid_it
     frozen = FrozenPass(backbone, meta)
     return tune_last_stage(backbone, meta["classes"], _labelled(frozen.run("train", train_items, progress)),
                            _labelled(frozen.run("valid", valid_items, progress)), epochs, bs, lr, lr_find, keep,
-                           soup, path, progress, log, wise)
+                           soup, path, progress, log, wise, mixstyle)
 
 
 def _check_linear_head(backbone: Backbone) -> None:
@@ -227,12 +250,13 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
                     valid_maps: tuple[torch.Tensor, torch.Tensor], epochs: int, bs: int, lr: float | None = None,
                     lr_find: Callable[[Learner], float] | None = None, keep: KeepBest | None = None, soup: int = 1,
                     path: str | Path = ".", progress: bool = True, log: Callable[[str], None] = print,
-                    wise: float = 1.0) -> tuple[Learner, float, pd.DataFrame, tuple[dict, dict]]:
+                    wise: float = 1.0, mixstyle: float = 0.0) -> tuple[Learner, float, pd.DataFrame, tuple[dict, dict]]:
     """LP, then FT of the last stage and head of `backbone.model` (in place), on cached (feature maps, labels).
 
     With `soup` > 1, that many fine-tunings start from the same probe (each sees the data in another order, keeps
     its best epoch) and their weights are averaged: one model, steadier than any single run (Wortsman et al. 2022).
-    With `wise` < 1, the fine-tuned candidate is WiSE-FT's mix of it with the probe (`wise_state`).
+    With `wise` < 1, the fine-tuned candidate is WiSE-FT's mix of it with the probe (`wise_state`). With `mixstyle`
+    > 0, that share of the training batches swap style statistics before the last stage (`MixStyle`).
     Returns the Learner over the maps, the rate used, the history, whose first row (phase `head`, epoch 0) is the
     probe alone, and the ends (probe, fine-tuned) of the tail and head's weights, for `wise_table`. With
     `soup` 1 the fine-tuned end is what `keep` kept, its best epoch. `lr` None asks `lr_find(learn)` (e.g.
@@ -242,7 +266,7 @@ def tune_last_stage(backbone: Backbone, classes: list[str], train_maps: tuple[to
     (benchmarks/RESULTS.md, issue 16).
     """
     body, head = backbone.model
-    model = TailModel(body[cut_last_stage(body):], head)
+    model = TailModel(body[cut_last_stage(body):], head, mixstyle)
     (x_train, y_train), (x_valid, y_valid) = train_maps, valid_maps
     probe = fit_probe(model.pooled(x_train).numpy(), [classes[i] for i in y_train], classes, balanced=True, C=PROBE_C)
     head_from_probe(head[-1], probe)
@@ -357,7 +381,8 @@ def fit_lpft_recipe(backbone: Backbone, manifest: pd.DataFrame, meta: dict, prof
     find = (lambda learn: find_lr(learn, plots and Path(plots) / PLOTS["body"])) if prof.lr is None else None
     _, lr, history, ends = timed(timings, "fit_lpft", tune_last_stage, backbone, meta["classes"], train_maps,
                                  _labelled(valid), prof.epochs, prof.bs, prof.lr, find, keep, prof.soup,
-                                 plots or ".", True, log, prof.wise)
+                                 plots or ".", True, log, prof.wise, prof.mixstyle)
     lrs = {"recipe": "lpft", "fine_tune": lr, "lr_find": None if prof.lr else lr, "probe_C": PROBE_C,
-           "drawn_images": len(drawn), "composites": len(pasted), "soup": prof.soup, "wise": prof.wise}
+           "drawn_images": len(drawn), "composites": len(pasted), "soup": prof.soup, "wise": prof.wise,
+           "mixstyle": prof.mixstyle}
     return RecipeResult(lrs, history, keep.where, timings, ends)
