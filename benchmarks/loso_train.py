@@ -93,6 +93,38 @@ def adopted(checks: dict[str, bool], seeds: int) -> str:
         f" (only {seeds} seeds)" if seeds < 3 else "")
 
 
+def heldout_parser(description: str, rule_help: str) -> argparse.ArgumentParser:
+    """The command line of the experiments that score the held-out models of earlier runs again: --data, --work,
+    --seeds, --lever and --rule COLUMN (`rule_by_seed`)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
+    ap.add_argument("--seeds", type=int, nargs="+", required=True)
+    ap.add_argument("--lever", default="default", help="runs run-sN-LEVER (default: run-sN)")
+    ap.add_argument("--rule", metavar="COLUMN", help=rule_help)
+    return ap
+
+
+def shared_frozen(args: argparse.Namespace):
+    """The real photos, the first held-out model of `args`' runs with its meta, and a `FrozenPass` over its frozen
+    prefix, which every run shares (LP-FT never tunes it): (real, model, meta, frozen)."""
+    from types import SimpleNamespace
+    from jewelhelpers.core.runs import load_model
+    from jewelhelpers.recipes.lpft import FrozenPass
+    model, meta = load_model(run_dir(args.work, args.seeds[0], args.lever) / "holdout" / ORDER[0], "cpu")
+    return real_items(args.data), model, meta, FrozenPass(SimpleNamespace(model=model), meta)
+
+
+def rule_by_seed(table: pd.DataFrame, base: str, column: str) -> None:
+    """`rule` for `column` against `base` of a table of one row per seed and held-out source, paired by seed, and
+    its verdict, printed."""
+    per_seed = {seed: part.set_index("source")[[base, column]].reindex(ORDER) for seed, part in table.groupby("seed")}
+    for part in per_seed.values():
+        part.loc["mean"] = part.mean()
+    print(adopted(rule({s: p[base] for s, p in per_seed.items()}, {s: p[column] for s, p in per_seed.items()},
+                       (base, column)), len(per_seed)))
+
+
 def run_dir(work: Path, seed: int, lever: str = "default") -> Path:
     """A seed's run in `work`: `run-s{seed}` for the default, `run-s{seed}-{lever}` for a lever."""
     return work / (f"run-s{seed}" + ("" if lever == "default" else f"-{lever}"))

@@ -16,13 +16,11 @@ statistics are cumulative means over batches of 32 photos in training mode (`mom
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -30,12 +28,11 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, real_items  # noqa: E402
-from loso_train import ORDER, adopted, rule, run_dir  # noqa: E402
+from loso_train import ORDER, heldout_parser, rule_by_seed, run_dir, shared_frozen  # noqa: E402
 
 from jewelhelpers.core.forward import in_batches, probabilities, run_logits  # noqa: E402
 from jewelhelpers.core.runs import load_model  # noqa: E402
-from jewelhelpers.recipes.lpft import FrozenPass, cut_last_stage  # noqa: E402
+from jewelhelpers.recipes.lpft import cut_last_stage  # noqa: E402
 
 
 class Recount(nn.Module):
@@ -61,21 +58,11 @@ class Recount(nn.Module):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
-    ap.add_argument("--seeds", type=int, nargs="+", required=True)
-    ap.add_argument("--lever", default="default", help="runs run-sN-LEVER (default: run-sN)")
-    ap.add_argument("--rule", metavar="COLUMN", help="apply issue 16's rule to COLUMN ('prefix' or 'all') against "
-                    "the shipped model, paired by seed")
-    args = ap.parse_args()
+    args = heldout_parser(__doc__.splitlines()[0], "apply issue 16's rule to COLUMN ('prefix' or 'all') against "
+                          "the shipped model, paired by seed").parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
-    real = real_items(args.data)
-    first = run_dir(args.work, args.seeds[0], args.lever) / "holdout" / ORDER[0]
-    model, meta = load_model(first, "cpu")
-    classes = list(meta["classes"])
-    frozen = FrozenPass(SimpleNamespace(model=model), meta)
+    real, model, meta, frozen = shared_frozen(args)
     body = model[0]
     cut = cut_last_stage(body)
     adapted = {}
@@ -113,12 +100,7 @@ def main() -> None:
     print("gain over the shipped model, points (mean of seeds):")
     print((means.sub(means["shipped"], axis=0) * 100).round(2).to_string())
     if args.rule:
-        per_seed = {seed: part.drop(columns="seed").set_index("source").reindex(ORDER)
-                    for seed, part in table.groupby("seed")}
-        for part in per_seed.values():
-            part.loc["mean"] = part.mean()
-        print(adopted(rule({s: p["shipped"] for s, p in per_seed.items()},
-                           {s: p[args.rule] for s, p in per_seed.items()}, ("shipped", args.rule)), len(per_seed)))
+        rule_by_seed(table, "shipped", args.rule)
     print(f"{time.time() - t0:.0f}s")
 
 

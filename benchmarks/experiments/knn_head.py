@@ -19,24 +19,20 @@ once; each held-out model then runs its last stage and head on the kept maps.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loso import DATA, real_items  # noqa: E402
-from loso_train import ORDER, adopted, rule, run_dir  # noqa: E402
+from loso_train import ORDER, heldout_parser, rule_by_seed, run_dir, shared_frozen  # noqa: E402
 
 from jewelhelpers.core.forward import probabilities  # noqa: E402
 from jewelhelpers.core.runs import load_model  # noqa: E402
 from jewelhelpers.core.unknown import BANK, nearest  # noqa: E402
-from jewelhelpers.recipes.lpft import FrozenPass  # noqa: E402
 
 KS = (5, 10, 20, 50)
 MIXES = (0.25, 0.5, 0.75)
@@ -54,22 +50,14 @@ def vote(nn: np.ndarray, bank_y: np.ndarray, n_classes: int, balanced: bool = Tr
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/loso-train"))
-    ap.add_argument("--seeds", type=int, nargs="+", required=True)
-    ap.add_argument("--lever", default="default", help="runs run-sN-LEVER (default: run-sN)")
+    ap = heldout_parser(__doc__.splitlines()[0], "apply issue 16's rule (loso_train.rule) to COLUMN, e.g. "
+                        "'mix 0.5 knn 10', against the head, paired by seed")
     ap.add_argument("--split", metavar="COLUMN", help="COLUMN's gain over the head, split by whether each held-out "
                     "run kept its probe head (KeepBest's fallback, before it was dropped) or its fine-tuned model")
-    ap.add_argument("--rule", metavar="COLUMN", help="apply issue 16's rule (loso_train.rule) to COLUMN, e.g. "
-                    "'mix 0.5 knn 10', against the head, paired by seed")
     args = ap.parse_args()
     t0 = time.time()
-    real = real_items(args.data)
-    first = run_dir(args.work, args.seeds[0], args.lever) / "holdout" / ORDER[0]
-    model, meta = load_model(first, "cpu")
+    real, _, meta, frozen = shared_frozen(args)
     classes = list(meta["classes"])
-    frozen = FrozenPass(SimpleNamespace(model=model), meta)
     maps = {src: frozen.run(src, real.loc[real["source"] == src, ["path", "label"]]) for src in ORDER}
     print(f"frozen maps of {sum(len(m.y) for m in maps.values())} photos in {time.time() - t0:.0f}s", flush=True)
     rows, neighbours = [], []
@@ -128,12 +116,7 @@ def main() -> None:
         print(f"{args.split}: gain over the head (points) by what each held-out run kept (size: held-out runs)")
         print(split.round(2).to_string())
     if args.rule:
-        per_seed = {seed: part.drop(columns=["seed", "kept"]).set_index("source").reindex(ORDER)
-                    for seed, part in table.groupby("seed")}
-        for part in per_seed.values():
-            part.loc["mean"] = part.mean()
-        print(adopted(rule({s: p["head"] for s, p in per_seed.items()}, {s: p[args.rule] for s, p in per_seed.items()},
-                           ("head", args.rule)), len(per_seed)))
+        rule_by_seed(table, "head", args.rule)
     print(f"{time.time() - t0:.0f}s")
 
 
