@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="what the head reads: the body's last map (default) or its last two stages' maps side by side")
     s.add_argument("--mixstyle", type=float, metavar="P",
                    help="lpft: share of training batches whose feature maps swap style statistics (MixStyle, Zhou "
-                        "et al. 2021) before the last stage (default 0: none)")
+                        "et al. 2021) before the last stage (default: the profile's, 0.5 in quick/full; 0: none)")
     s.add_argument("--holdout-sources", action="store_true",
                    help="with several DATA: per source, train on the others and score on it "
                         "(RUN_DIR/holdout_sources.csv, .json, .png)")

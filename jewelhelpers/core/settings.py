@@ -68,7 +68,8 @@ class Profile:
     wise: float = 1.0  # lpft: WiSE-FT mix of fine-tuned and probe weights (1: fine-tuned, 0: the probe)
     features: str = "last"  # what the head reads (FEATURES): the body's last map, or its last two stages' maps
     balance: str = "sources"  # several DATA (BALANCE): repeat rows so each source, or each (source, class), weighs equally
-    mixstyle: float = 0.0  # lpft: share of training batches whose maps swap style statistics (recipes.lpft.MixStyle)
+    mixstyle: float = 0.0  # lpft: share of training batches whose maps swap style statistics (recipes.lpft.MixStyle;
+    # 0.5 in quick/full: adopted by issue 16's leave-one-source-out rule, benchmarks/RESULTS.md)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,9 +79,11 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", synth_per_class=12, synth_size=64, max_per_class=12, size=64, presize=72,
                      bs=16, epochs_head=1, epochs=1, arch="resnet18", pretrained=False, synth_mix=2, soup=2),
     "quick": Profile("quick", synth_per_class=80, synth_size=160, max_per_class=None, size=288, presize=320,
-                     bs=32, epochs_head=3, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3),
+                     bs=32, epochs_head=3, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3,
+                     mixstyle=0.5),
     "full": Profile("full", synth_per_class=300, synth_size=256, max_per_class=None, size=224, presize=256,
-                    bs=64, epochs_head=4, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3),
+                    bs=64, epochs_head=4, epochs=4, arch="auto", pretrained=True, lr=1e-3, synth_mix=80, soup=3,
+                    mixstyle=0.5),
 }
 
 

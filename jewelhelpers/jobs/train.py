@@ -80,7 +80,7 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, arch: str | 
                        max_per_class=max_per_class, recipe=recipe, lr=lr, soup=soup, composites=composites,
                        wise=wise, synth_mix=drawn, features=features, balance=balance,
                        mixstyle=mixstyle)
-    if (prof.composites or prof.wise != 1 or drawn or prof.mixstyle) and prof.recipe != "lpft":
+    if (prof.composites or prof.wise != 1 or drawn or mixstyle) and prof.recipe != "lpft":
         raise JewelError("--composites, --drawn, --wise and --mixstyle go with the lpft recipe (the default): "
                          "leave out --recipe classic")
     if weights is not None and not prof.pretrained:
