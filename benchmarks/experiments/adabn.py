@@ -30,7 +30,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loso_train import ORDER, heldout_parser, rule_by_seed, run_dir, shared_frozen  # noqa: E402
 
-from jewelhelpers.core.forward import in_batches, probabilities, run_logits  # noqa: E402
+from jewelhelpers.core.forward import in_batches, run_logits  # noqa: E402
+from jewelhelpers.core.metrics import classification_metrics  # noqa: E402
 from jewelhelpers.core.runs import load_model  # noqa: E402
 from jewelhelpers.recipes.lpft import cut_last_stage  # noqa: E402
 
@@ -78,18 +79,19 @@ def main() -> None:
         run = run_dir(args.work, seed, args.lever)
         for row in json.loads((run / "holdout_sources.json").read_text())["sources"]:
             src = row["source"]
-            model, held_meta = load_model(run / row["run_dir"], "cpu")
-            t = held_meta.get("temperature")
+            model, _ = load_model(run / row["run_dir"], "cpu")
             out = frozen.logits(src, model)
             y = np.asarray(out.y)
-            result = {"seed": seed, "source": src,
-                      "shipped": float((probabilities(out.logits, t).argmax(1).numpy() == y).mean())}
+
+            def accuracy(logits: torch.Tensor) -> float:
+                return classification_metrics(logits, y, meta["classes"])["accuracy"]
+
             tail, head = model[0][cut:], model[1]
-            result["prefix"] = float((in_batches(nn.Sequential(tail, head), adapted[src]).argmax(1).numpy() == y).mean())
+            result = {"seed": seed, "source": src, "shipped": accuracy(out.logits),
+                      "prefix": accuracy(in_batches(nn.Sequential(tail, head), adapted[src]))}
             tail = copy.deepcopy(tail)
             in_batches(Recount(tail), adapted[src], batch_size=32)
-            result["all"] = float((in_batches(nn.Sequential(tail.eval(), head), adapted[src]).argmax(1).numpy()
-                                   == y).mean())
+            result["all"] = accuracy(in_batches(nn.Sequential(tail.eval(), head), adapted[src]))
             rows.append(result)
             print(f"seed {seed} {src}: shipped {result['shipped']:.3f}, prefix {result['prefix']:.3f}, "
                   f"all {result['all']:.3f} ({time.time() - t0:.0f}s)", flush=True)
